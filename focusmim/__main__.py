@@ -1,0 +1,3 @@
+from focusmim.cli import main
+
+raise SystemExit(main())

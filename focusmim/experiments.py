@@ -1,0 +1,179 @@
+"""Experiments: named conditions -> pretrain (stored runs) -> probe -> one table.
+
+A notebook cell reads like a sentence:
+
+    >>> conditions = {"random patches": dict(masker="random_patches"),
+    ...               "plain autoencoder": dict(masker="none")}
+    >>> table = compare(base, conditions, seeds=(0,), probe_seeds=(0, 1))   # doctest: +SKIP
+    >>> print(table.to_markdown())                                          # doctest: +SKIP
+
+Every row carries the provenance of its number (dataset, image size, epochs,
+seeds, device, wall time), and a table saves itself as small JSON under
+``results/`` so the book can render stored numbers without training.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from focusmim.config import Config, resolve_device
+from focusmim.io import atomic_write_text
+from focusmim.probe import evaluate, raw_pixel_baseline
+from focusmim.runs import Run, RunStore
+from focusmim.train import pretrain
+
+__all__ = ["Table", "compare", "train_conditions", "results_dir", "provenance", "mean_std"]
+
+
+def results_dir() -> Path:
+    """``$FOCUSMIM_RESULTS`` or ``results/`` at the repository root (small JSON, committed)."""
+    env = os.environ.get("FOCUSMIM_RESULTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "results"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return float("nan"), float("nan")
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+@dataclass
+class Table:
+    """Rows of results (dicts) with a title and the budget behind them."""
+
+    title: str
+    rows: list[dict] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def column(self, name: str) -> list:
+        return [r.get(name) for r in self.rows]
+
+    def row(self, condition: str) -> dict:
+        for r in self.rows:
+            if r["condition"] == condition:
+                return r
+        raise KeyError(f"no condition {condition!r}; have {[r['condition'] for r in self.rows]}")
+
+    def to_markdown(self, columns: Sequence[str] | None = None) -> str:
+        columns = list(columns or ["condition", "accuracy", "knn", "decorrelation", "epochs", "wall_time_s"])
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(_fmt(r, c) for c in columns) + " |")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.title}**\n\n" + self.to_markdown()
+
+    def save(self, name: str) -> Path:
+        path = results_dir() / f"{name}.json"
+        atomic_write_text(json.dumps({"title": self.title, "rows": self.rows, "meta": self.meta},
+                                     indent=1, sort_keys=True, default=str), path)
+        return path
+
+    @classmethod
+    def load(cls, name: str) -> "Table":
+        d = json.loads((results_dir() / f"{name}.json").read_text())
+        return cls(d["title"], d["rows"], d.get("meta", {}))
+
+
+def _fmt(row: dict, col: str) -> str:
+    if col == "accuracy" and "accuracy_mean" in row:
+        return f"{100 * row['accuracy_mean']:.1f} ± {100 * row['accuracy_std']:.1f} %"
+    v = row.get(col)
+    if v is None:
+        return ""
+    if col == "knn":
+        return f"{100 * v:.1f} %"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def train_conditions(base: Config, conditions: Mapping[str, Mapping[str, Any]], seeds: Iterable[int] = (0,),
+                     store: RunStore | None = None, progress: bool = True) -> dict[str, list[Run]]:
+    """Pretrain (or reuse) every condition for every seed; returns name -> runs."""
+    store = store or RunStore()
+    cfgs = {name: [base.replace(seed=s, **dict(over)) for s in seeds] for name, over in conditions.items()}
+    out = {}  # configs are all validated above, before any training starts
+    for name, cs in cfgs.items():
+        out[name] = [pretrain(c, store, progress=progress) for c in cs]
+    return out
+
+
+def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds: Iterable[int] = (0,),
+            probe_seeds: Sequence[int] = (0, 1, 2, 3, 4), which: str | int = "best", raw_pixels: bool = False,
+            store: RunStore | None = None, title: str = "", progress: bool = True) -> Table:
+    """Pretrain each condition (reusing stored runs), probe it, and tabulate.
+
+    The accuracy's mean and std are over pretraining seeds when there are
+    several, else over probe seeds."""
+    t0 = time.perf_counter()
+    seeds = tuple(seeds)
+    runs = train_conditions(base, conditions, seeds, store, progress)
+    table = Table(title or "linear probe", meta=provenance(base, seeds=seeds, probe_seeds=probe_seeds))
+    for name, rs in runs.items():
+        table.rows.append(summarise(name, rs, probe_seeds, which))
+    if raw_pixels:
+        res = raw_pixel_baseline(base, probe_seeds)
+        table.rows.append({"condition": "raw pixels", "accuracy_mean": res["accuracy_mean"],
+                           "accuracy_std": res["accuracy_std"], "knn": res.get("knn_accuracy"),
+                           "epochs": 0, "wall_time_s": 0.0})
+    table.meta["seconds"] = time.perf_counter() - t0
+    return table
+
+
+def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best") -> dict:
+    """One table row from the runs (one per pretraining seed) of a condition."""
+    evals = [evaluate(r, probe_seeds, which) for r in runs]
+    if len(runs) > 1:
+        mean, std = mean_std([e["accuracy_mean"] for e in evals])
+    else:
+        mean, std = evals[0]["accuracy_mean"], evals[0]["accuracy_std"]
+    ms = [r.metrics for r in runs]
+    return {
+        "condition": name,
+        "accuracy_mean": mean,
+        "accuracy_std": std,
+        "accuracies": [a for e in evals for a in e["accuracies"]],
+        "knn": mean_std([e.get("knn_accuracy") for e in evals])[0],
+        "decorrelation": mean_std([m["decorrelation"][-1] for m in ms])[0],
+        "decorrelation_n": ms[0].get("decorrelation_n"),
+        "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
+        "epochs": runs[0].config.epochs,
+        "pretrain_seeds": [r.config.seed for r in runs],
+        "wall_time_s": sum(m.get("wall_time_s", 0.0) for m in ms),
+        "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],
+        "device": ms[0].get("device_name", ms[0].get("device")),
+        "run_keys": [r.dir.name for r in runs],
+        "masker": runs[0].config.masker,
+    }
+
+
+def provenance(cfg: Config, **extra) -> dict:
+    """The budget behind a result, for printing beside it."""
+    import focusmim
+    import torch
+
+    return {
+        "dataset": cfg.dataset,
+        "image_size": cfg.image_size,
+        "n_unlabeled": cfg.n_unlabeled,
+        "n_labeled": cfg.n_labeled,
+        "n_test": cfg.n_test,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "width": cfg.width,
+        "device": resolve_device(cfg.device),
+        "device_name": torch.cuda.get_device_name() if resolve_device(cfg.device) == "cuda" else "CPU",
+        "focusmim": focusmim.__version__,
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()},
+    }

@@ -1,0 +1,84 @@
+"""Training objectives: what one optimisation step does with one batch.
+
+The pretraining loop (:mod:`focusmim.train`) is the same for every objective; an
+objective owns its extra modules and optimisers and performs one step. ``mim`` is
+the paper's masked reconstruction; the ADIOS objectives register themselves in
+:mod:`focusmim.adios`.
+
+An objective is built as ``OBJECTIVES.build(cfg.objective, cfg=cfg, model=model)``
+and provides:
+
+- ``modules()``: name -> nn.Module to checkpoint (always contains ``"model"``)
+- ``optimizers()``: name -> torch optimiser (checkpointed too)
+- ``step(batch) -> dict[str, Tensor]``: one update; scalar detached losses, ``"loss"`` first
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from focusmim import masking
+from focusmim.config import Config
+from focusmim.losses import masked_mse
+from focusmim.registry import Registry
+
+__all__ = ["OBJECTIVES", "Batch", "MIM", "make_optimizer"]
+
+OBJECTIVES = Registry("objective")
+
+
+@dataclass
+class Batch:
+    """One augmented training batch on the device."""
+
+    images: torch.Tensor  # float (B,3,H,W) in [0,1], augmented: the reconstruction target
+    foreground: torch.Tensor | None  # float (B,1,H,W) or None, augmented identically
+    index: torch.Tensor  # int64 (B,) dataset indices
+    generator: torch.Generator  # the run's generator for this epoch
+
+
+def make_optimizer(cfg: Config, params, lr: float | None = None) -> torch.optim.Optimizer:
+    """Adam (the paper's autoencoder) or AdamW (ConvNeXt recipe) with the config's weight decay."""
+    lr = cfg.resolved_lr() if lr is None else lr
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+@OBJECTIVES.register("mim")
+class MIM:
+    """Masked image modeling: reconstruct the augmented image from its masked
+    version; the loss counts where the masker says (times the foreground map
+    when the config asks for one)."""
+
+    def __init__(self, cfg: Config, model: nn.Module):
+        self.cfg = cfg
+        self.model = model
+        self.masker = masking.build(cfg.masker, **cfg.masker_kwargs())
+        self.opt = make_optimizer(cfg, model.parameters())
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": self.opt}
+
+    def step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        out = self.masker(batch.images, batch.generator, index=batch.index, foreground=batch.foreground)
+        weight = out.weight
+        if self.cfg.foreground != "none" and batch.foreground is not None:
+            weight = masking.apply_foreground(weight, batch.foreground)
+        with autocast(batch.images.device, self.cfg.amp):
+            recon, _ = self.model(out.inputs)
+        loss = masked_mse(recon.float(), batch.images, weight)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach()}
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when enabled; a no-op elsewhere (CPU runs stay fp32)."""
+    on = bool(enabled) and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)

@@ -1,0 +1,228 @@
+"""Linear probe and kNN on frozen features, as the paper evaluates representations.
+
+The frozen encoder sees unmasked, unaugmented images once; the linear layer is
+then fitted on the cached features (the reference implementation re-ran the
+encoder in every one of up to 1,000 probe epochs). Protocol: the labeled set is
+split 4:1 into train/validation, Adam (lr 1e-4, wd 1e-8, batch 512), early
+stopping on validation loss (patience 10, min improvement 1e-4, at most 1,000
+epochs), accuracy on the test split, repeated over seeds.
+
+Example:
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y = torch.arange(400) % 4
+    >>> x = torch.randn(400, 8, generator=g) + 3 * torch.nn.functional.one_hot(y, 8)
+    >>> res = linear_probe(x[:240], y[:240], x[240:320], y[240:320], x[320:], y[320:], lr=1e-2)
+    >>> res["accuracy"] > 0.9
+    True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from focusmim.config import resolve_device
+
+__all__ = [
+    "features",
+    "split_labeled",
+    "linear_probe",
+    "knn_accuracy",
+    "probe_features",
+    "evaluate",
+    "raw_pixel_baseline",
+    "PROBE_DEFAULTS",
+]
+
+PROBE_DEFAULTS = dict(lr=1e-4, weight_decay=1e-8, batch_size=512, patience=10, min_delta=1e-4, max_epochs=1000)
+
+
+@torch.no_grad()
+def features(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+) -> torch.Tensor:
+    """Flattened features ``encode(x)`` of uint8 images (N,3,H,W), float32 (N, D) on ``device``."""
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"images must be uint8 (N,3,H,W); got {images.dtype} {tuple(images.shape)}")
+    device = torch.device(device)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device).float().div_(255)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            z = encode(x)
+        out.append(z.float().reshape(len(x), -1))
+    return torch.cat(out)
+
+
+def split_labeled(n: int, seed: int, val_fraction: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random train/validation index split (the paper: 4,000 / 1,000 of 5,000)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction={val_fraction} is out of range; allowed: strictly between 0 and 1")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))
+    n_val = max(1, int(round(n * val_fraction)))
+    return perm[n_val:], perm[:n_val]
+
+
+def linear_probe(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    seed: int = 0,
+    lr: float = 1e-4,
+    weight_decay: float = 1e-8,
+    batch_size: int = 512,
+    patience: int = 10,
+    min_delta: float = 1e-4,
+    max_epochs: int = 1000,
+) -> dict:
+    """Fit ``Linear(D, classes)`` with early stopping on validation loss; return
+    the test accuracy of the weights with the lowest validation loss."""
+    for name, v in dict(lr=lr, batch_size=batch_size, max_epochs=max_epochs).items():
+        if not v > 0:
+            raise ValueError(f"{name}={v} is not allowed; allowed: a positive number")
+    device = train_x.device
+    classes = int(max(train_y.max(), val_y.max(), test_y.max())) + 1
+    g = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(train_x.shape[1], classes)
+    with torch.no_grad():  # default init, but drawn from the probe's own seed
+        bound = 1 / math.sqrt(train_x.shape[1])
+        head.weight.uniform_(-bound, bound, generator=g)
+        head.bias.uniform_(-bound, bound, generator=g)
+    head = head.to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
+    best, best_state, best_epoch, wait = math.inf, None, 0, 0
+    n = len(train_x)
+    t0 = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        perm = torch.randperm(n, generator=g).to(device)
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(head(train_x[idx]), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            val_loss = float(F.cross_entropy(head(val_x), val_y))
+        if val_loss < best - min_delta:
+            best, best_epoch, wait = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            wait += 1
+            if wait >= patience:
+                break
+    head.load_state_dict(best_state)
+    with torch.no_grad():
+        acc = float((head(test_x).argmax(1) == test_y).float().mean())
+        train_acc = float((head(train_x).argmax(1) == train_y).float().mean())
+    return {"accuracy": acc, "train_accuracy": train_acc, "val_loss": best, "best_epoch": best_epoch,
+            "epochs": epoch, "seconds": time.perf_counter() - t0}
+
+
+@torch.no_grad()
+def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 20, batch_size: int = 1024) -> float:
+    """Cosine-similarity k-nearest-neighbour accuracy (majority vote weighted by similarity)."""
+    if k < 1:
+        raise ValueError(f"k={k} is not allowed; allowed: a whole number >= 1")
+    k = min(k, len(train_x))
+    a = F.normalize(train_x.float(), dim=1)
+    classes = int(train_y.max()) + 1
+    correct = 0
+    for i in range(0, len(test_x), batch_size):
+        b = F.normalize(test_x[i:i + batch_size].float(), dim=1)
+        sim, idx = (b @ a.T).topk(k, dim=1)
+        votes = torch.zeros(len(b), classes, device=b.device).scatter_add_(1, train_y[idx], sim.exp())
+        correct += int((votes.argmax(1) == test_y[i:i + batch_size]).sum())
+    return correct / len(test_x)
+
+
+def probe_features(
+    train_feats: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_feats: torch.Tensor,
+    test_labels: torch.Tensor,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    knn: bool = True,
+    **probe_kwargs,
+) -> dict:
+    """Linear probe over several seeds (each seed: its own split, init and order), plus kNN."""
+    device = train_feats.device
+    train_labels, test_labels = train_labels.to(device), test_labels.to(device)
+    per_seed = []
+    for s in seeds:
+        tr, va = split_labeled(len(train_feats), s)
+        tr, va = tr.to(device), va.to(device)
+        per_seed.append(linear_probe(train_feats[tr], train_labels[tr], train_feats[va], train_labels[va],
+                                     test_feats, test_labels, seed=s, **{**PROBE_DEFAULTS, **probe_kwargs}))
+    accs = torch.tensor([r["accuracy"] for r in per_seed], dtype=torch.float64)
+    out = {
+        "accuracy_mean": float(accs.mean()),
+        "accuracy_std": float(accs.std(unbiased=True)) if len(accs) > 1 else 0.0,
+        "accuracies": accs.tolist(),
+        "seeds": list(seeds),
+        "per_seed": per_seed,
+        "n_train": len(train_feats),
+        "n_test": len(test_feats),
+        "dim": train_feats.shape[1],
+    }
+    if knn:
+        out["knn_accuracy"] = knn_accuracy(train_feats, train_labels, test_feats, test_labels)
+    return out
+
+
+def _cache_name(which, seeds, kwargs) -> str:
+    blob = json.dumps({"which": which, "seeds": list(seeds), **kwargs}, sort_keys=True, default=str)
+    return f"probe-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
+
+
+def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, device: str | None = None,
+             knn: bool = True, **probe_kwargs) -> dict:
+    """Probe a stored run's frozen encoder; the result is cached in the run's folder."""
+    from focusmim.data import load_for_config
+
+    name = _cache_name(which, seeds, {"knn": knn, **probe_kwargs})
+    cached = run.load_json(name)
+    if cached is not None:
+        return cached
+    cfg = run.config
+    device = torch.device(device or resolve_device(cfg.device))
+    model = run.load_model(which, device=str(device))
+    train = load_for_config(cfg, "train")
+    test = load_for_config(cfg, "test")
+    t0 = time.perf_counter()
+    ftr = features(model.encode, train.images, device=device, amp=cfg.amp)
+    fte = features(model.encode, test.images, device=device, amp=cfg.amp)
+    t_feat = time.perf_counter() - t0
+    res = probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)
+    res.update(which=which, feature_seconds=t_feat, config_key=cfg.key(), device=str(device))
+    run.save_json(name, res)
+    return res
+
+
+def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: str | None = None,
+                       knn: bool = True, **probe_kwargs) -> dict:
+    """The linear probe on raw pixels (the paper's lower reference line)."""
+    from focusmim.data import load_for_config
+
+    device = torch.device(device or resolve_device(cfg.device))
+    train = load_for_config(cfg, "train")
+    test = load_for_config(cfg, "test")
+    ident = lambda x: x  # noqa: E731
+    ftr = features(ident, train.images, device=device)
+    fte = features(ident, test.images, device=device)
+    return probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)

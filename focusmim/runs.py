@@ -1,0 +1,165 @@
+"""Content-addressed run store: a finished run is data, found again by its config.
+
+Layout of one run (``<root>/<config key>/``)::
+
+    config.json        the full Config (never overwritten by a different one)
+    metrics.json       per-epoch curves and run facts (wall time, device, versions, finished)
+    last.pt            model + optimiser state after the last complete epoch (for resume)
+    best.pt            weights with the lowest epoch training loss (the paper's choice for probing)
+    epoch0010.pt ...   weights kept at ``Config.snapshot_epochs``
+    probe-*.json       cached evaluation results
+
+Every write is atomic (temporary file + ``os.replace``), so a run killed at any
+point leaves either the old file or the new one, never half of one.
+
+Example:
+    >>> import tempfile
+    >>> from focusmim.config import make_config
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> cfg = make_config("smoke")
+    >>> run = store.open(cfg)
+    >>> run.finished, run.dir.name == cfg.key()
+    (False, True)
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from focusmim.config import Config, ConfigError
+from focusmim.io import atomic_save, atomic_write_text
+
+__all__ = ["RunStore", "Run", "default_root"]
+
+
+def default_root() -> Path:
+    """``$FOCUSMIM_RUNS`` if set, else ``runs/`` at the repository root."""
+    env = os.environ.get("FOCUSMIM_RUNS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "runs"
+
+
+class Run:
+    """One run's folder: its config, metrics and checkpoints."""
+
+    def __init__(self, directory: Path, config: Config):
+        self.dir = Path(directory)
+        self.config = config
+
+    # -------------------------------------------------------------- metrics
+    @property
+    def metrics_path(self) -> Path:
+        return self.dir / "metrics.json"
+
+    @property
+    def metrics(self) -> dict:
+        return self.load_json("metrics.json") or {}
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.metrics.get("finished", False))
+
+    def load_json(self, name: str) -> Any:
+        p = self.dir / name
+        if not p.exists():
+            return None
+        return json.loads(p.read_text())
+
+    def save_json(self, name: str, obj: Any) -> None:
+        atomic_write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable), self.dir / name)
+
+    # ---------------------------------------------------------- checkpoints
+    def checkpoint_path(self, which: str | int) -> Path:
+        if isinstance(which, int) and not isinstance(which, bool):
+            return self.dir / f"epoch{which:04d}.pt"
+        if which not in ("best", "last"):
+            raise ValueError(f"which={which!r} is not allowed; allowed: 'best', 'last', or an epoch number")
+        return self.dir / f"{which}.pt"
+
+    def save_checkpoint(self, which: str | int, state: dict) -> None:
+        atomic_save(state, self.checkpoint_path(which))
+
+    def load_checkpoint(self, which: str | int, map_location: str = "cpu") -> dict:
+        p = self.checkpoint_path(which)
+        if not p.exists():
+            have = sorted(x.name for x in self.dir.glob("*.pt"))
+            raise FileNotFoundError(f"no checkpoint {p.name} in {self.dir}; present: {have}")
+        return torch.load(p, map_location=map_location, weights_only=False)
+
+    def load_model(self, which: str | int = "best", device: str = "cpu") -> torch.nn.Module:
+        """The trained model in eval mode (``which``: 'best', 'last' or a snapshot epoch)."""
+        from focusmim import models
+
+        state = self.load_checkpoint(which, map_location=device)
+        model = models.build_for_config(self.config)
+        model.load_state_dict(state["model"])
+        return model.to(device).eval()
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        return f"Run({self.dir.name}, epochs_done={m.get('epochs_done', 0)}, finished={m.get('finished', False)})"
+
+
+class RunStore:
+    """Runs keyed by ``Config.key()`` under one root folder."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, cfg: Config) -> Path:
+        return self.root / cfg.key()
+
+    def open(self, cfg: Config) -> Run:
+        """Open (creating if needed) the run for ``cfg``. Refuses a folder whose
+        stored config differs (a finished run is never overwritten)."""
+        d = self.path(cfg)
+        d.mkdir(parents=True, exist_ok=True)
+        cpath = d / "config.json"
+        if cpath.exists():
+            stored = json.loads(cpath.read_text())
+            if _comparable(stored) != _comparable(cfg.to_dict()):
+                raise ConfigError(f"run folder {d} holds a different config; refusing to overwrite it")
+        else:
+            atomic_write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True), cpath)
+        return Run(d, cfg)
+
+    def get(self, cfg: Config) -> Run | None:
+        """The finished run for ``cfg``, or None."""
+        d = self.path(cfg)
+        if not (d / "config.json").exists():
+            return None
+        run = Run(d, cfg)
+        return run if run.finished else None
+
+    def runs(self) -> list[Run]:
+        """Every run in the store (finished or not)."""
+        out = []
+        if not self.root.exists():
+            return out
+        for d in sorted(self.root.iterdir()):
+            c = d / "config.json"
+            if c.exists():
+                out.append(Run(d, Config.from_dict(json.loads(c.read_text()))))
+        return out
+
+
+def _comparable(d: dict) -> dict:
+    d = dict(d)
+    d.pop("data_root", None)
+    d.pop("download", None)
+    return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")

@@ -1,0 +1,215 @@
+"""One pretraining loop for every objective, backed by the run store.
+
+``pretrain(cfg)`` returns the finished :class:`~focusmim.runs.Run` for ``cfg``:
+reused if the store has it, resumed from the last complete epoch if a previous
+call was interrupted, trained otherwise. On the CPU a resumed run ends with
+exactly the weights and metrics of an uninterrupted one: every epoch draws its
+randomness from a generator seeded by (seed, epoch), and the optimiser state is
+checkpointed with the weights.
+
+Example:
+    >>> import tempfile
+    >>> from focusmim.config import make_config
+    >>> from focusmim.runs import RunStore
+    >>> cfg = make_config("smoke", epochs=1, n_unlabeled=64, batch_size=32, width=0.25)
+    >>> run = pretrain(cfg, RunStore(tempfile.mkdtemp()), progress=False)
+    >>> run.finished, len(run.metrics["loss"])
+    (True, 1)
+"""
+from __future__ import annotations
+
+import math
+import platform
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+import focusmim
+from focusmim import models
+from focusmim.augment import random_resized_crop
+from focusmim.config import Config, resolve_device
+from focusmim.data import load_for_config
+from focusmim.metrics import decorrelation
+from focusmim.objectives import OBJECTIVES, Batch
+from focusmim.runs import Run, RunStore
+
+__all__ = ["pretrain", "NonFiniteLossError", "epoch_generator", "augment_batch"]
+
+HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The generator for one epoch: a pure function of (seed, epoch), so resuming
+    needs no saved RNG state."""
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1))
+    return g
+
+
+def augment_batch(
+    cfg: Config, x: torch.Tensor, fg: torch.Tensor | None, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random-resized-crop (and flip) applied identically to images and foreground."""
+    if not (cfg.crop or cfg.flip):
+        return x, fg
+    both = x if fg is None else torch.cat([x, fg], 1)
+    if cfg.crop:
+        both = random_resized_crop(both, g, scale=tuple(cfg.crop_scale), flip=cfg.flip)
+    else:
+        both = random_resized_crop(both, g, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=True)
+    return (both, None) if fg is None else (both[:, :3], both[:, 3:])
+
+
+def _lr_factor(cfg: Config, epoch: int) -> float:
+    """Linear warmup then cosine decay (``schedule='cosine'``), or constant."""
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return (epoch + 1) / cfg.warmup_epochs
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.epochs - cfg.warmup_epochs)
+        t = (epoch - cfg.warmup_epochs) / span
+        return 0.5 * (1 + math.cos(math.pi * t))
+    return 1.0
+
+
+def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
+    return getattr(m, "_orig_mod", m)
+
+
+def _state(objective, epoch: int, best_loss: float, metrics: dict) -> dict:
+    return {
+        "epoch": epoch,
+        "best_loss": best_loss,
+        "metrics": metrics,
+        "modules": {k: _unwrap(m).state_dict() for k, m in objective.modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in objective.optimizers().items()},
+    }
+
+
+def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = True) -> Run:
+    """Train (or reuse, or resume) the run for ``cfg`` and return it."""
+    cfg = cfg.validate()
+    store = store if store is not None else RunStore()
+    done = store.get(cfg)
+    if done is not None:
+        return done
+    device = torch.device(resolve_device(cfg.device))
+    data = load_for_config(cfg, "unlabeled")  # raises clear errors before any training
+    held = load_for_config(cfg, "test").images[:HELD_OUT]
+    run = store.open(cfg)
+
+    images = data.images.to(device)
+    fg = None
+    if cfg.foreground != "none":
+        if data.foreground is None:
+            raise ValueError(f"foreground={cfg.foreground!r} but dataset {cfg.dataset!r} gave no foreground maps")
+        fg = data.foreground.to(device)
+    index_all = torch.arange(len(images), device=device)
+
+    torch.manual_seed(cfg.seed)
+    model = models.build_for_config(cfg).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
+    for opt in objective.optimizers().values():
+        for group in opt.param_groups:
+            group.setdefault("base_lr", group["lr"])
+
+    metrics: dict = {"loss": [], "epoch_time": [], "images_per_s": [], "lr": [], "decorrelation": [],
+                     "decorrelation_n": min(HELD_OUT, len(held)), "epochs_done": 0, "finished": False}
+    start, best_loss = 0, math.inf
+    if run.checkpoint_path("last").exists():  # resume
+        state = run.load_checkpoint("last", map_location=str(device))
+        for k, m in objective.modules().items():
+            _unwrap(m).load_state_dict(state["modules"][k])
+        for k, o in objective.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        start, best_loss, metrics = state["epoch"], state["best_loss"], state["metrics"]
+
+    n = len(images)
+    bs = min(cfg.batch_size, n)
+    steps = math.ceil(n / bs)
+    bar = tqdm(total=cfg.epochs * steps, initial=start * steps, disable=not progress,
+               desc=f"{cfg.objective}/{cfg.masker}", unit="step", smoothing=0.1)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        factor = _lr_factor(cfg, epoch)
+        for opt in objective.optimizers().values():
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+        g = epoch_generator(cfg.seed, epoch, device)
+        perm = torch.randperm(n, generator=g, device=device)
+        for m in objective.modules().values():
+            m.train()
+        total = torch.zeros((), device=device, dtype=torch.float64)
+        for s in range(steps):
+            idx = perm[s * bs:(s + 1) * bs]
+            x = images[idx].float().div_(255)
+            f = None if fg is None else fg[idx].float().div_(255)
+            x, f = augment_batch(cfg, x, f, g)
+            out = objective.step(Batch(images=x, foreground=f, index=index_all[idx], generator=g))
+            total += out["loss"].double() * len(idx)
+            if device.type == "cpu" or s % 25 == 0 or s == steps - 1:
+                val = float(out["loss"])
+                if not math.isfinite(val):
+                    bar.close()
+                    raise NonFiniteLossError(
+                        f"loss became {val} at epoch {epoch + 1}, step {s + 1} ({cfg.describe()}); "
+                        f"the last good checkpoint (epoch {start if epoch == start else epoch}) is kept in {run.dir}"
+                    )
+                bar.set_postfix(loss=f"{val:.4f}", refresh=False)
+            bar.update(1)
+        epoch_loss = float(total) / n
+        if not math.isfinite(epoch_loss):
+            bar.close()
+            raise NonFiniteLossError(f"epoch {epoch + 1} loss is {epoch_loss}; last good checkpoint kept in {run.dir}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        metrics["loss"].append(epoch_loss)
+        metrics["epoch_time"].append(dt)
+        metrics["images_per_s"].append(n / dt)
+        metrics["lr"].append(objective.optimizers()[next(iter(objective.optimizers()))].param_groups[0]["lr"])
+        metrics["decorrelation"].append(_held_out_decorrelation(_unwrap(model), held, device))
+        metrics["epochs_done"] = epoch + 1
+        bar.set_postfix(loss=f"{epoch_loss:.4f}", img_s=f"{n / dt:.0f}")
+        if (epoch + 1) in cfg.snapshot_epochs:
+            run.save_checkpoint(epoch + 1, {"model": _unwrap(model).state_dict(), "epoch": epoch + 1})
+        if epoch_loss < best_loss:
+            best_loss = epoch_loss
+            run.save_checkpoint("best", {"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
+                                         "loss": epoch_loss})
+            metrics["best_epoch"] = epoch + 1
+        run.save_checkpoint("last", _state(objective, epoch + 1, best_loss, metrics))
+        run.save_json("metrics.json", metrics)
+    bar.close()
+    metrics.update(_provenance(device))
+    metrics["wall_time_s"] = float(sum(metrics["epoch_time"]))
+    metrics["finished"] = True
+    run.save_json("metrics.json", metrics)
+    return run
+
+
+@torch.no_grad()
+def _held_out_decorrelation(model: torch.nn.Module, held: torch.Tensor, device: torch.device) -> float:
+    model.eval()
+    z = torch.cat([model.encode(held[i:i + 128].to(device).float().div_(255)).float().cpu()
+                   for i in range(0, len(held), 128)])
+    model.train()
+    return decorrelation(z)
+
+
+def _provenance(device: torch.device) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "device": str(device),
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "focusmim": focusmim.__version__,
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
