@@ -1,0 +1,137 @@
+"""What every chapter notebook does first and last: resolve its parameters
+against a preset, print its provenance, and store its tables.
+
+    >>> from focusmim.notebook import setup
+    >>> nb = setup("demo", preset="smoke", epochs=1)          # doctest: +SKIP
+    >>> nb.base.epochs, nb.seeds, nb.probe_seeds                # doctest: +SKIP
+    (1, (0,), (0, 1))
+
+Tables are saved under ``results/<preset>/<name>.json``, so a smoke run (as CI
+does) never overwrites the numbers of a real run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+import focusmim
+from focusmim.config import Config, make_config, resolve_device, resolve_preset
+from focusmim.experiments import Table, results_dir
+
+__all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK"]
+
+# per-preset defaults of the notebook-level parameters (not part of a run's config)
+NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "smoke": dict(seeds=(0,), probe_seeds=(0, 1), ratios=(0.2, 0.5, 0.8), probe_epochs=(1, 2)),
+    "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9),
+                probe_epochs=(2, 5, 10)),
+    "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4),
+                ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(10, 25, 50, 100)),
+    "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4),
+                  ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(50, 100, 250, 500)),
+}
+PRESET_RANK = {"smoke": 0, "cpu": 1, "gpu": 2, "paper": 3}  # larger budget wins in summaries
+
+
+@dataclass
+class Notebook:
+    """A chapter's resolved parameters and provenance."""
+
+    name: str
+    preset: str
+    base: Config
+    seeds: tuple
+    probe_seeds: tuple
+    extra: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __getattr__(self, item: str) -> Any:
+        extra = self.__dict__.get("extra", {})
+        if item in extra:
+            return extra[item]
+        raise AttributeError(item)
+
+    def provenance(self) -> dict:
+        dev = resolve_device(self.base.device)
+        return {
+            "notebook": self.name,
+            "preset": self.preset,
+            "dataset": self.base.dataset,
+            "image_size": self.base.image_size,
+            "n_unlabeled": self.base.n_unlabeled or "all",
+            "n_labeled": self.base.n_labeled,
+            "n_test": self.base.n_test or "all",
+            "epochs": self.base.epochs,
+            "batch_size": self.base.batch_size,
+            "width": self.base.width,
+            "pretraining seeds": list(self.seeds),
+            "probe seeds": list(self.probe_seeds),
+            "device": torch.cuda.get_device_name() if dev == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
+            "focusmim": focusmim.__version__,
+            "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
+
+    def print_provenance(self) -> None:
+        p = self.provenance()
+        print("Provenance: " + "; ".join(f"{k}: {v}" for k, v in p.items()))
+
+    def save(self, table: Table, name: str | None = None) -> Path:
+        """Store a table under ``results/<preset>/<notebook>[-name].json`` with provenance."""
+        table.meta.update(self.provenance())
+        table.meta["wall_time_s"] = self.elapsed()
+        key = self.name if name is None else f"{self.name}-{name}"
+        return table.save(f"{self.preset}/{key}")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def finish(self) -> None:
+        print(f"{self.name}: finished in {self.elapsed():.0f} s ({self.preset} preset, {self.base.dataset}, "
+              f"{self.base.epochs} epochs, device {self.provenance()['device']})")
+
+
+def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None = None,
+          probe_seeds: Sequence[int] | None = None, notebook_params: dict | None = None,
+          **overrides: Any) -> Notebook:
+    """Resolve a notebook's parameters: preset defaults, then explicit values.
+
+    ``overrides`` are :class:`~focusmim.config.Config` fields (``None`` = take the
+    preset's); ``notebook_params`` are the chapter's own (``None`` values take
+    :data:`NOTEBOOK_DEFAULTS`). Everything is validated before any work starts.
+    """
+    preset = resolve_preset(preset)
+    base = make_config(preset, **overrides)
+    defaults = NOTEBOOK_DEFAULTS[preset]
+    extra = {k: v for k, v in defaults.items() if k not in ("seeds", "probe_seeds")}
+    for k, v in (notebook_params or {}).items():
+        if v is not None:
+            extra[k] = v
+        else:
+            extra.setdefault(k, None)
+    seeds = tuple(defaults["seeds"] if seeds is None else seeds)
+    probe_seeds = tuple(defaults["probe_seeds"] if probe_seeds is None else probe_seeds)
+    for nm, vals in (("seeds", seeds), ("probe_seeds", probe_seeds)):
+        if not vals or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in vals):
+            raise ValueError(f"{nm}={list(vals)!r} is not allowed; allowed: a non-empty list of whole numbers >= 0")
+    nb = Notebook(name, preset, base, seeds, probe_seeds, extra)
+    nb.print_provenance()
+    return nb
+
+
+def load_tables(name: str) -> dict[str, Table]:
+    """Every stored table whose file name starts with ``name``, best budget first:
+    preset -> Table."""
+    out = {}
+    root = results_dir()
+    for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):
+        p = root / preset / f"{name}.json"
+        if p.exists():
+            d = json.loads(p.read_text())
+            out[preset] = Table(d["title"], d["rows"], d.get("meta", {}))
+    return out

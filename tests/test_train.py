@@ -1,0 +1,109 @@
+"""Pretraining: reuse, exact resume after a kill, NaN handling, snapshots."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from focusmim.config import ConfigError, make_config
+from focusmim.objectives import MIM
+from focusmim.runs import RunStore
+from focusmim.train import NonFiniteLossError, pretrain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _weights(run, which="last"):
+    return run.load_checkpoint(which)["modules"]["model"] if which == "last" else run.load_checkpoint(which)["model"]
+
+
+def test_pretrain_stores_metrics_checkpoints_and_reuses(tiny_cfg, tmp_path):
+    store = RunStore(tmp_path)
+    cfg = tiny_cfg.replace(snapshot_epochs=(1,))
+    run = pretrain(cfg, store, progress=False)
+    m = run.metrics
+    assert m["finished"] and m["epochs_done"] == 2 and len(m["loss"]) == 2
+    assert all(0 < v < 1 for v in m["loss"])
+    assert m["decorrelation_n"] == 60 and len(m["decorrelation"]) == 2
+    for name in ("config.json", "metrics.json", "last.pt", "best.pt", "epoch0001.pt"):
+        assert (run.dir / name).exists(), name
+    assert run.load_checkpoint("best")["epoch"] == 1 + m["loss"].index(min(m["loss"]))
+    mtime = (run.dir / "last.pt").stat().st_mtime_ns
+    again = pretrain(cfg, store, progress=False)  # same config: reused, not retrained
+    assert again.dir == run.dir and (run.dir / "last.pt").stat().st_mtime_ns == mtime
+    model = run.load_model("best")
+    assert not model.training
+
+
+def test_store_refuses_to_overwrite_a_different_config(tiny_cfg, tmp_path):
+    store = RunStore(tmp_path)
+    run = store.open(tiny_cfg)
+    (run.dir / "config.json").write_text(json.dumps({**tiny_cfg.to_dict(), "epochs": 99}))
+    with pytest.raises(ConfigError, match="different config"):
+        store.open(tiny_cfg)
+
+
+_CHILD = """
+import sys
+from focusmim.config import Config
+from focusmim.runs import RunStore
+from focusmim.train import pretrain
+import json
+cfg = Config.from_dict(json.loads(sys.argv[1]))
+pretrain(cfg, RunStore(sys.argv[2]), progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    cfg = make_config("smoke", epochs=4, n_unlabeled=256, n_labeled=100, n_test=60, batch_size=32, width=0.25,
+                      masker="random_patches")
+    ref = pretrain(cfg, RunStore(tmp_path / "ref"), progress=False)
+
+    store = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(cfg.to_dict()), str(store)], env=env)
+    metrics = store / cfg.key() / "metrics.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill it somewhere after the first complete epoch
+        if metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= 1:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads(metrics.read_text())["epochs_done"]
+    assert done_before < 4, "the child finished before it could be killed; make the run longer"
+
+    resumed = pretrain(cfg, RunStore(store), progress=False)
+    assert resumed.metrics["loss"] == ref.metrics["loss"]
+    assert resumed.metrics["decorrelation"] == ref.metrics["decorrelation"]
+    for which in ("last", "best"):
+        a, b = _weights(ref, which), _weights(resumed, which)
+        assert all(torch.equal(a[k], b[k]) for k in a), which
+
+
+def test_nan_loss_stops_loudly_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    cfg = tiny_cfg.replace(epochs=3)
+    calls = {"n": 0}
+    real_step = MIM.step
+
+    def poisoned(self, batch):
+        calls["n"] += 1
+        out = real_step(self, batch)
+        if calls["n"] > 3:  # epoch 1 has 3 steps; epoch 2 goes bad
+            out["loss"] = torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(MIM, "step", poisoned)
+    with pytest.raises(NonFiniteLossError, match="epoch 2"):
+        pretrain(cfg, store, progress=False)
+    run = store.open(cfg)
+    state = run.load_checkpoint("last")
+    assert state["epoch"] == 1 and not run.finished
+    assert all(torch.isfinite(v).all() for v in state["modules"]["model"].values())
