@@ -23,7 +23,28 @@ register = REGISTRY.register
 build = REGISTRY.build
 available = REGISTRY.names
 
-__all__ = ["REGISTRY", "register", "build", "available", "flops", "count_parameters"]
+__all__ = ["REGISTRY", "register", "build", "available", "build_for_config", "flops", "count_parameters"]
+
+# Models that map images to (recon, z) and can be pretrained as ``cfg.model``.
+BACKBONES = ("autoencoder", "convnext_fcmae")
+
+
+def build_for_config(cfg) -> torch.nn.Module:
+    """The pretraining model a :class:`focusmim.config.Config` names (``cfg.model``, ``cfg.width``).
+
+    Only reconstruction backbones qualify; ``adios_unet`` is a mask network
+    and is built by the ADIOS objective itself.
+
+    Example:
+        >>> from types import SimpleNamespace   # any object with .model and .width
+        >>> m = build_for_config(SimpleNamespace(model="autoencoder", width=0.5))
+        >>> m.latent_shape(32)
+        (64, 4, 4)
+    """
+    name = getattr(cfg, "model", None)
+    if name not in BACKBONES:
+        raise ValueError(f"model={name!r} is not allowed as a pretraining model; allowed: {', '.join(BACKBONES)}")
+    return build(name, width=cfg.width)
 
 
 def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> int:
