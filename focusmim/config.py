@@ -121,15 +121,16 @@ class Config:
         return cls(**d).validate()
 
     def key(self) -> str:
-        """Stable 16-hex-digit hash of the full config (the run store key).
+        """Stable 16-hex-digit hash of the config (the run store key).
 
-        The device enters as its type (``cpu``/``cuda``) after resolving ``auto``,
-        because results differ numerically between devices.
+        Fields that say where and how to fetch things, not what the experiment
+        is, are left out: ``device`` (a run trained on a GPU is reused by a CPU
+        reader; the run records the device it ran on in its metrics),
+        ``data_root`` and ``download``.
         """
         d = self.to_dict()
-        d["device"] = resolve_device(self.device).split(":")[0]
-        d["data_root"] = None  # where the files live does not change the run
-        d["download"] = None
+        for k in ("device", "data_root", "download"):
+            d.pop(k)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -73,6 +73,19 @@ class Run:
     def save_json(self, name: str, obj: Any) -> None:
         atomic_write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable), self.dir / name)
 
+    def cached_json(self, name: str, compute) -> Any:
+        """``compute()`` once, stored as ``name`` (a .json file) in the run's folder;
+        later calls read it back. For evaluations that need the trained model, so
+        a reader without the checkpoint (or without a GPU) still gets the numbers."""
+        if not name.endswith(".json"):
+            raise ValueError(f"name={name!r} is not allowed; allowed: a file name ending in .json")
+        got = self.load_json(name)
+        if got is None:
+            got = compute()
+            self.save_json(name, got)
+            got = self.load_json(name)
+        return got
+
     # ---------------------------------------------------------- checkpoints
     def checkpoint_path(self, which: str | int) -> Path:
         if isinstance(which, int) and not isinstance(which, bool):
@@ -150,8 +163,8 @@ class RunStore:
 
 def _comparable(d: dict) -> dict:
     d = dict(d)
-    d.pop("data_root", None)
-    d.pop("download", None)
+    for k in ("data_root", "download", "device"):
+        d.pop(k, None)
     return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 
