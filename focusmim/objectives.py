@@ -37,6 +37,8 @@ class Batch:
     foreground: torch.Tensor | None  # float (B,1,H,W) or None, augmented identically
     index: torch.Tensor  # int64 (B,) dataset indices
     generator: torch.Generator  # the run's generator for this epoch
+    raw: torch.Tensor | None = None  # float (B,3,H,W): the same images before augmentation (siamese views)
+    raw_foreground: torch.Tensor | None = None  # float (B,1,H,W) or None, before augmentation
 
 
 def make_optimizer(cfg: Config, params, lr: float | None = None) -> torch.optim.Optimizer:

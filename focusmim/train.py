@@ -148,10 +148,11 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         total = torch.zeros((), device=device, dtype=torch.float64)
         for s in range(steps):
             idx = perm[s * bs:(s + 1) * bs]
-            x = images[idx].float().div_(255)
-            f = None if fg is None else fg[idx].float().div_(255)
-            x, f = augment_batch(cfg, x, f, g)
-            out = objective.step(Batch(images=x, foreground=f, index=index_all[idx], generator=g))
+            raw = images[idx].float().div_(255)
+            raw_f = None if fg is None else fg[idx].float().div_(255)
+            x, f = augment_batch(cfg, raw, raw_f, g)
+            out = objective.step(Batch(images=x, foreground=f, index=index_all[idx], generator=g,
+                                       raw=raw, raw_foreground=raw_f))
             total += out["loss"].double() * len(idx)
             if device.type == "cpu" or s % 25 == 0 or s == steps - 1:
                 val = float(out["loss"])
