@@ -33,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--strategies", nargs="+", default=list(MAIN_CONDITIONS), choices=list(MAIN_CONDITIONS),
                      metavar="NAME", help=f"any of: {', '.join(repr(k) for k in MAIN_CONDITIONS)}")
+    pre = sub.add_parser("precompute", help="run chapters' experiments into the run store (e.g. on a GPU machine)")
+    pre.add_argument("chapters", nargs="*", help="chapter names (default: all)")
+    pre.add_argument("--preset", default=None)
+    pre.add_argument("--epochs", type=int, default=None)
+    pre.add_argument("--dataset", default=None)
+    pre.add_argument("--n-unlabeled", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.command == "precompute":
+        return _precompute(args)
 
     from focusmim.config import ConfigError, make_config, resolve_preset
     from focusmim.experiments import compare
@@ -57,6 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     m = table.meta
     print(f"\n{m['dataset']} {m['image_size']} px, {m['epochs']} epochs, pretraining seeds {m['seeds']}, "
           f"probe seeds {m['probe_seeds']}, device {m['device_name']}, {m['seconds']:.0f} s in all")
+    return 0
+
+
+def _precompute(args) -> int:
+    import time
+
+    from focusmim import chapters
+    from focusmim.notebook import setup
+
+    names = args.chapters or chapters.REGISTRY.names()
+    for name in names:
+        chapters.REGISTRY.check(name, "chapter")  # every name checked before any work starts
+    for name in names:
+        t0 = time.perf_counter()
+        nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled)
+        chapters.compute(name, nb)
+        print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 
