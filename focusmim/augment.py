@@ -1,0 +1,116 @@
+"""Batched, seeded random-resized crops (torchvision-style sampling) for any channel count.
+
+All crop parameters of a batch are drawn in one call from an explicit generator and
+applied in one ``F.affine_grid`` + ``F.grid_sample`` call (bilinear,
+``align_corners=False``, border padding), on CPU or CUDA. Concatenate image and
+foreground maps on the channel axis to give them the identical crop.
+
+Example:
+    >>> import torch
+    >>> from focusmim.augment import random_resized_crop
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.rand(4, 3 + 1, 32, 32)          # image and foreground map together
+    >>> y = random_resized_crop(x, g, scale=(0.08, 1.0))
+    >>> y.shape
+    torch.Size([4, 4, 32, 32])
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["random_resized_crop", "sample_crop_boxes", "apply_crop_boxes"]
+
+
+def _check_range(name: str, value, low: float, high: float) -> tuple[float, float]:
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+    if not ok or not (low < value[0] <= value[1] <= high):
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: a pair (low, high) with {low} < low <= high <= {high}")
+    return float(value[0]), float(value[1])
+
+
+def sample_crop_boxes(
+    batch: int, height: int, width: int, generator: torch.Generator, *,
+    scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = False,
+) -> torch.Tensor:
+    """Crop boxes ``(B, 5)``: ``top, left, h, w`` in (fractional) pixels and a flip flag (0/1).
+
+    The area fraction is uniform in ``scale`` and the aspect ratio ``w/h`` log-uniform in
+    ``ratio`` (as torchvision samples them). Instead of torchvision's rejection loop, a box
+    that does not fit is clamped to the image (so extreme draws become narrower or shorter
+    crops); its position is then uniform over the valid range. One ``torch.rand`` call.
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+        raise ValueError(f"batch={batch!r} is not allowed; allowed: a whole number >= 0")
+    s0, s1 = _check_range("scale", scale, 0.0, 1.0)
+    r0, r1 = _check_range("ratio", ratio, 0.0, math.inf)
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("generator must be a torch.Generator (randomness only comes from it)")
+    u = torch.rand(batch, 5, generator=generator, device=generator.device)
+    area = (s0 + (s1 - s0) * u[:, 0]) * height * width
+    log_r = math.log(r0) + (math.log(r1) - math.log(r0)) * u[:, 1]
+    aspect = torch.exp(log_r)
+    w = torch.sqrt(area * aspect).clamp(min=1.0, max=float(width))
+    h = torch.sqrt(area / aspect).clamp(min=1.0, max=float(height))
+    top = (height - h) * u[:, 2]
+    left = (width - w) * u[:, 3]
+    fl = (u[:, 4] < 0.5).float() if flip else torch.zeros_like(u[:, 4])
+    return torch.stack([top, left, h, w, fl], dim=1)
+
+
+def apply_crop_boxes(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Crop each ``x[i]`` to ``boxes[i]`` (see :func:`sample_crop_boxes`) and resize to ``size`` (default: x's)."""
+    if not (isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point()):
+        raise ValueError(f"x must be a float tensor (B,C,H,W); got {getattr(x, 'dtype', type(x))} "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    B, C, H, W = x.shape
+    if not (isinstance(boxes, torch.Tensor) and boxes.shape == (B, 5)):
+        raise ValueError(f"boxes must be a tensor of shape ({B}, 5); got {tuple(getattr(boxes, 'shape', ()))}")
+    out_h, out_w = (H, W) if size is None else size
+    boxes = boxes.to(device=x.device, dtype=torch.float32)
+    top, left, h, w, fl = boxes.unbind(1)
+    # normalised coordinates (align_corners=False: -1 and 1 are the outer pixel edges)
+    sx = w / W * torch.where(fl > 0.5, -1.0, 1.0)
+    sy = h / H
+    cx = (left + w / 2) / W * 2 - 1
+    cy = (top + h / 2) / H * 2 - 1
+    zero = torch.zeros_like(sx)
+    theta = torch.stack([torch.stack([sx, zero, cx], 1), torch.stack([zero, sy, cy], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), [B, C, out_h, out_w], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_resized_crop(
+    x: torch.Tensor, generator: torch.Generator, *,
+    scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = False,
+) -> torch.Tensor:
+    """A random resized crop of every sample, output the same size as the input.
+
+    Args:
+        x: float ``(B,C,H,W)``, any ``C`` (all channels get the same crop).
+        generator: a ``torch.Generator`` on ``x``'s device.
+        scale: range of the crop's area as a fraction of the image, ``0 < low <= high <= 1``.
+        ratio: range of the crop's aspect ratio ``w/h`` (sampled log-uniformly).
+        flip: also mirror left-right with probability 1/2.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> torch.allclose(random_resized_crop(x, g, scale=(1, 1), ratio=(1, 1)), x, atol=1e-5)
+        True
+    """
+    if not (isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point()):
+        raise ValueError(f"x must be a float tensor (B,C,H,W); got {getattr(x, 'dtype', type(x))} "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("generator must be a torch.Generator (randomness only comes from it)")
+    if generator.device.type != x.device.type:
+        raise ValueError(f"generator is on {generator.device} but x is on {x.device}; allowed: the same device type")
+    if not isinstance(flip, bool):
+        raise ValueError(f"flip={flip!r} is not allowed; allowed: True, False")
+    B, _, H, W = x.shape
+    boxes = sample_crop_boxes(B, H, W, generator, scale=scale, ratio=ratio, flip=flip)
+    return apply_crop_boxes(x, boxes)
