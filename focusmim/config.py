@@ -203,8 +203,16 @@ class Config:
         # registries are imported lazily to keep config free of heavy imports
         from focusmim import masking, models
 
-        masking.REGISTRY.check(self.masker, "masker")
-        models.REGISTRY.check(self.model, "model")
+        try:
+            masking.REGISTRY.check(self.masker, "masker")
+            models.REGISTRY.check(self.model, "model")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        try:  # the masker checks its own parameters (ratio range, sigma, placement, ...)
+            masking.build(self.masker, **self.masker_kwargs())
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"masker={self.masker!r} with ratio={self.ratio!r}, "
+                              f"masker_params={self.masker_params!r}: {e}") from None
         if self.dataset in ("cifar10", "stl10") and self.data_root is not None and not self.download:
             if not Path(self.data_root).exists():
                 raise ConfigError(

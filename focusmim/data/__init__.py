@@ -96,7 +96,8 @@ def load_for_config(cfg, split: str) -> ImageSet:
     if cfg.foreground == "rembg":
         from focusmim import segment
 
-        return segment.attach_foreground(ds.without_foreground(), cfg)
+        # the paper filters only the pretraining images; the probe's splits keep every image
+        return segment.attach_foreground(ds.without_foreground(), cfg, drop=(split == "unlabeled"))
     raise ValueError(f"foreground={cfg.foreground!r} is not allowed; allowed: 'none', 'gt', 'rembg'")
 
 
