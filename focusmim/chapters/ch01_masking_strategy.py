@@ -1,0 +1,137 @@
+"""Chapter 1: which masking strategy teaches the encoder the most?
+
+Trains (or reuses) one autoencoder per masking strategy, probes each frozen
+encoder linearly, sweeps the masking ratio of random patches and of the masked
+periphery, and reconstructs a few test images with every trained model. The
+reconstructions are cached in each run's folder, so a reader without the
+checkpoints still gets the figure.
+
+Example:
+    >>> from focusmim.chapters.ch01_masking_strategy import masked_fractions, sweep_conditions
+    >>> {k: round(v, 3) for k, v in masked_fractions(96).items()}
+    {'random patches, ratio 0.6': 0.597, 'masked periphery, ratio 0.8': 0.805}
+    >>> sorted(sweep_conditions([0.6]))
+    ['masked periphery, ratio 0.6', 'random patches, ratio 0.6']
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import torch
+
+from focusmim import masking
+from focusmim.chapters import register
+from focusmim.experiments import Table, compare, train_conditions
+from focusmim.runs import Run, RunStore
+
+__all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions",
+           "reconstructions", "accuracies", "N_RECONSTRUCTIONS"]
+
+NAME = "01_masking_strategy"
+
+# condition name (as in focusmim.paper.PAPER_ACCURACY) -> config overrides
+STRATEGIES: dict[str, dict[str, Any]] = {
+    "random patches": dict(masker="random_patches"),
+    "masked periphery": dict(masker="masked_periphery"),
+    "foveal filter": dict(masker="foveal"),
+    "blurry random patches": dict(masker="blurry_patches"),
+    "blurry periphery": dict(masker="blurry_periphery"),
+    "plain autoencoder": dict(masker="none"),
+}
+# strategies whose masking ratio is swept
+SWEEP = {"random patches": "random_patches", "masked periphery": "masked_periphery"}
+N_RECONSTRUCTIONS = 3  # test images reconstructed by every strategy
+
+
+def default_ratio(masker: str) -> float | None:
+    """The masker's default ``ratio`` (the paper's: 0.6 patches, 0.8 periphery), or None."""
+    p = inspect.signature(masking.REGISTRY.get(masker)).parameters.get("ratio")
+    return None if p is None or p.default is inspect.Parameter.empty else float(p.default)
+
+
+def sweep_conditions(ratios: Sequence[float]) -> dict[str, dict[str, Any]]:
+    """Conditions ``"<strategy>, ratio r"`` for every swept strategy and ratio. The
+    masker's default ratio maps to ``ratio=None``, so that run is the main table's."""
+    ratios = list(ratios)
+    bad = [r for r in ratios if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 1]
+    if not ratios or bad:
+        raise ValueError(f"ratios={ratios!r} is not allowed; allowed: a non-empty list of numbers strictly "
+                         f"between 0 and 1")
+    out = {}
+    for name, m in SWEEP.items():
+        d = default_ratio(m)
+        for r in ratios:
+            out[f"{name}, ratio {r:g}"] = dict(masker=m, ratio=None if d is not None and abs(r - d) < 1e-9
+                                               else float(r))
+    return out
+
+
+def masked_fractions(image_size: int = 96) -> dict[str, float]:
+    """Fraction of pixels in the loss region for the paper's two main masks at
+    ``image_size`` (random patches at 0.6, masked periphery at 0.8). At 96 px:
+    0.597 and 0.805, as in the reference code."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 12:
+        raise ValueError(f"image_size={image_size!r} is not allowed; allowed: a whole number >= 12")
+    x = torch.rand(2, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    rp = masking.build("random_patches", ratio=0.6)(x, g)
+    mp = masking.build("masked_periphery", ratio=0.8)(x, g)
+    return {"random patches, ratio 0.6": float(rp.weight.mean()),
+            "masked periphery, ratio 0.8": float(mp.weight.mean())}
+
+
+def _to_uint8(x: torch.Tensor) -> list:
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8).tolist()
+
+
+@torch.no_grad()
+def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
+    """Masked input, reconstruction and target of ``images`` (uint8 (n,3,H,W)) for a
+    trained run's own masker, as uint8 nested lists (JSON-friendly), cached in the
+    run's folder. The mask is drawn from ``torch.Generator().manual_seed(seed)``."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError("images must be a uint8 tensor (n,3,H,W); allowed: ImageSet.images[:n]")
+
+    def compute() -> dict:
+        cfg = run.config
+        model = run.load_model("best")
+        x = images.float().div(255)
+        out = masking.build(cfg.masker, **cfg.masker_kwargs())(
+            x, torch.Generator().manual_seed(seed), index=torch.arange(len(x)))
+        recon, _ = model(out.inputs)
+        return {"masked": _to_uint8(out.inputs), "reconstruction": _to_uint8(recon), "target": _to_uint8(x),
+                "weight": _to_uint8(out.weight), "masker": cfg.masker, "seed": seed}
+
+    return run.cached_json(f"reconstructions-n{len(images)}-s{seed}.json", compute)
+
+
+@register(NAME)
+def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+    """Chapter 1's experiments for the notebook context ``nb`` (see
+    :func:`focusmim.notebook.setup`; uses ``nb.base``, ``nb.seeds``, ``nb.probe_seeds``,
+    ``nb.ratios``). Returns ``table`` (one row per strategy plus raw pixels),
+    ``sweep`` (rows with ``strategy`` and ``ratio``), ``reconstructions``
+    (condition -> dict of uint8 image lists), ``fractions`` and ``runs``."""
+    store = store if store is not None else RunStore()
+    sweep_conds = sweep_conditions(nb.ratios)  # validated before any training
+    table = compare(nb.base, STRATEGIES, seeds=nb.seeds, probe_seeds=nb.probe_seeds, raw_pixels=True,
+                    store=store, title="Linear probe per masking strategy", progress=progress)
+    sweep = compare(nb.base, sweep_conds, seeds=nb.seeds, probe_seeds=nb.probe_seeds, store=store,
+                    title="Masking-ratio sweep", progress=progress)
+    for row in sweep.rows:
+        strategy, ratio = row["condition"].rsplit(", ratio ", 1)
+        row["strategy"], row["ratio"] = strategy, float(ratio)
+    sweep.meta["ratios"] = [float(r) for r in nb.ratios]
+    runs = train_conditions(nb.base, STRATEGIES, seeds=nb.seeds[:1], store=store, progress=progress)
+    from focusmim.data import load_for_config
+
+    test = load_for_config(nb.base, "test").images[:N_RECONSTRUCTIONS]
+    recon = {name: reconstructions(rs[0], test) for name, rs in runs.items()}
+    return {"table": table, "sweep": sweep, "reconstructions": recon, "fractions": masked_fractions(96),
+            "runs": runs, "image_size": nb.base.image_size}
+
+
+def accuracies(table: Table) -> dict[str, float]:
+    """condition -> mean accuracy of a table (for :func:`focusmim.paper.claim_holds`)."""
+    return {r["condition"]: r["accuracy_mean"] for r in table.rows if r.get("accuracy_mean") is not None}

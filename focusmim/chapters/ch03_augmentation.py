@@ -1,0 +1,65 @@
+"""Chapter 3: how much do the masks rely on data augmentation, and must they move?
+
+Random-resized-crop on and off for random patches, the masked periphery and the
+foveal filter (the paper's Fig. 4b), and patch masks that stay fixed for each
+image across epochs against masks drawn afresh every time, with and without the
+crop (the paper's section 4.3). The crop-on runs are chapter 1's (reused).
+
+Example:
+    >>> from focusmim.chapters.ch03_augmentation import CONDITIONS, grouped
+    >>> CONDITIONS["masked periphery, no crop"]
+    {'masker': 'masked_periphery', 'crop': False}
+    >>> grouped({"a": 0.5, "a, no crop": 0.4}, ["a"])
+    {'crop': [0.5], 'no crop': [0.4]}
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from focusmim.chapters import register
+from focusmim.experiments import compare
+from focusmim.runs import RunStore
+
+__all__ = ["CONDITIONS", "CROP_GROUPS", "FIXED_GROUPS", "compute", "grouped"]
+
+NAME = "03_augmentation"
+FIXED = {"fixed": True}
+CONDITIONS: dict[str, dict[str, Any]] = {
+    "random patches": dict(masker="random_patches"),
+    "random patches, no crop": dict(masker="random_patches", crop=False),
+    "masked periphery": dict(masker="masked_periphery"),
+    "masked periphery, no crop": dict(masker="masked_periphery", crop=False),
+    "foveal filter": dict(masker="foveal"),
+    "foveal filter, no crop": dict(masker="foveal", crop=False),
+    "fixed random patches": dict(masker="random_patches", masker_params=FIXED),
+    "fixed random patches, no crop": dict(masker="random_patches", masker_params=FIXED, crop=False),
+}
+CROP_GROUPS = ["random patches", "masked periphery", "foveal filter"]  # Fig. 4b
+FIXED_GROUPS = ["random patches", "fixed random patches"]  # section 4.3
+
+
+def grouped(values: Mapping[str, Any], groups: Sequence[str]) -> dict[str, list]:
+    """Split condition -> value into ``{"crop": [...], "no crop": [...]}`` in ``groups`` order
+    (missing conditions give None)."""
+    return {"crop": [values.get(g) for g in groups], "no crop": [values.get(f"{g}, no crop") for g in groups]}
+
+
+@register(NAME)
+def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+    """Chapter 3 for the notebook context ``nb``: ``table`` (one row per condition in
+    :data:`CONDITIONS`, with ``crop`` and ``fixed`` columns), ``crop`` and ``fixed``
+    (grouped means and stds for the figures)."""
+    store = store if store is not None else RunStore()
+    table = compare(nb.base, CONDITIONS, seeds=nb.seeds, probe_seeds=nb.probe_seeds, store=store,
+                    title="Augmentation and fixed masks", progress=progress)
+    for row in table.rows:
+        over = CONDITIONS[row["condition"]]
+        row["crop"] = over.get("crop", True)
+        row["fixed"] = bool(over.get("masker_params", {}).get("fixed", False))
+    means = {r["condition"]: r["accuracy_mean"] for r in table.rows}
+    stds = {r["condition"]: r["accuracy_std"] for r in table.rows}
+    out = {"table": table}
+    for key, groups in (("crop", CROP_GROUPS), ("fixed", FIXED_GROUPS)):
+        m, s = grouped(means, groups), grouped(stds, groups)
+        out[key] = {"groups": list(groups), "series": {k: (m[k], s[k]) for k in m}}
+    return out
