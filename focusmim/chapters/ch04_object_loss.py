@@ -1,0 +1,285 @@
+"""Chapter 04: does the reconstruction loss need the background? (paper sections 3.7 and 4.4)
+
+Two masking strategies (random patches, masked periphery) are each pretrained
+twice: with the loss on every hidden pixel, and with the loss weighted by a
+foreground confidence map (``Config.foreground``: the synthetic dataset's ground
+truth ``'gt'``, or rembg's u2netp maps ``'rembg'``). Each run keeps its weights
+after the epochs in ``nb.probe_epochs``, and the linear probe at every one of
+them gives the accuracy-against-epoch curves of the paper's Fig. 5a/b. The
+chapter also measures how good rembg's maps are (IoU against the synthetic ground
+truth on a small sample) and how many images the paper's filter drops.
+
+Example:
+    >>> from focusmim.notebook import setup
+    >>> from focusmim import chapters
+    >>> nb = setup("04_object_loss", preset="smoke",
+    ...            notebook_params=dict(foreground=None, probe_epochs=None))   # doctest: +SKIP
+    >>> res = chapters.compute("04_object_loss", nb)                          # doctest: +SKIP
+    >>> res["curves"].rows[0]["condition"]                                     # doctest: +SKIP
+    'random patches, loss on everything'
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import torch
+
+from focusmim.chapters import register
+from focusmim.config import Config
+from focusmim.experiments import Table, provenance, summarise, train_conditions
+
+__all__ = [
+    "NAME",
+    "STRATEGIES",
+    "LOSSES",
+    "resolve_foreground",
+    "resolve_probe_epochs",
+    "object_base",
+    "conditions",
+    "accuracy_curves",
+    "foreground_examples",
+    "segmentation_quality",
+    "filter_counts",
+    "compute",
+    "agreement",
+]
+
+NAME = "04_object_loss"
+STRATEGIES = {"random patches": dict(masker="random_patches"), "masked periphery": dict(masker="masked_periphery")}
+LOSSES = ("everything", "object")  # loss on every hidden pixel vs weighted by the foreground map
+FOREGROUND_CHOICES = ("gt", "rembg")
+
+
+def resolve_foreground(foreground: str | None, dataset: str) -> str:
+    """The foreground maps a chapter uses: ``None`` -> ``'gt'`` on the synthetic
+    dataset (it has ground-truth maps), ``'rembg'`` elsewhere.
+
+    Example:
+        >>> resolve_foreground(None, "synthetic"), resolve_foreground(None, "stl10")
+        ('gt', 'rembg')
+        >>> resolve_foreground("gt", "cifar10")
+        Traceback (most recent call last):
+        ...
+        ValueError: foreground='gt' is not allowed for dataset='cifar10'; allowed: 'rembg' (only 'synthetic' has ground-truth maps)
+    """
+    if foreground is None:
+        return "gt" if dataset == "synthetic" else "rembg"
+    if foreground not in FOREGROUND_CHOICES:
+        raise ValueError(f"foreground={foreground!r} is not allowed; allowed: None, 'gt', 'rembg'")
+    if foreground == "gt" and dataset != "synthetic":
+        raise ValueError(f"foreground='gt' is not allowed for dataset={dataset!r}; allowed: 'rembg' "
+                         "(only 'synthetic' has ground-truth maps)")
+    return foreground
+
+
+def resolve_probe_epochs(probe_epochs: Sequence[int] | None, epochs: int) -> tuple[int, ...]:
+    """Sorted checkpoints to probe: the requested epochs that a run of ``epochs``
+    reaches, plus the last epoch (so every curve ends at the finished run).
+
+    Example:
+        >>> resolve_probe_epochs((1, 2), 5), resolve_probe_epochs((50, 100, 250, 500), 100)
+        ((1, 2, 5), (50, 100))
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} is not allowed; allowed: a whole number >= 1")
+    vals = () if probe_epochs is None else tuple(probe_epochs)
+    if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in vals):
+        raise ValueError(f"probe_epochs={list(vals)!r} is not allowed; allowed: whole numbers >= 1 (or None)")
+    return tuple(sorted({e for e in vals if e <= epochs} | {epochs}))
+
+
+def object_base(nb) -> tuple[Config, str]:
+    """The chapter's base config (snapshots at the probe epochs) and foreground mode.
+
+    Chapter 05 uses the same base, so its masked-periphery run is chapter 04's."""
+    fg = resolve_foreground(getattr(nb, "extra", {}).get("foreground"), nb.base.dataset)
+    epochs = resolve_probe_epochs(getattr(nb, "extra", {}).get("probe_epochs"), nb.base.epochs)
+    return nb.base.replace(snapshot_epochs=epochs), fg
+
+
+def conditions(foreground: str) -> dict[str, dict]:
+    """Condition name -> config overrides: each strategy with the loss on everything
+    and on the object.
+
+    Example:
+        >>> sorted(conditions("gt"))[0], conditions("gt")["masked periphery, loss on the object"]["foreground"]
+        ('masked periphery, loss on everything', 'gt')
+    """
+    if foreground not in FOREGROUND_CHOICES:
+        raise ValueError(f"foreground={foreground!r} is not allowed; allowed: 'gt', 'rembg'")
+    out = {}
+    for strategy, over in STRATEGIES.items():
+        out[f"{strategy}, loss on everything"] = dict(over, foreground="none")
+        out[f"{strategy}, loss on the object"] = dict(over, foreground=foreground)
+    return out
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    strategy, loss = name.split(", loss on ")
+    return strategy, ("everything" if loss == "everything" else "object")
+
+
+def accuracy_curves(runs: dict[str, list], probe_seeds: Sequence[int], epochs: Sequence[int]) -> list[dict]:
+    """One row per (condition, epoch): the probe accuracy of the snapshot after that
+    epoch (mean and std over pretraining seeds when there are several, else over
+    probe seeds), with ``strategy`` and ``loss`` columns for plotting."""
+    rows = []
+    for name, rs in runs.items():
+        strategy, loss = _split_name(name)
+        for e in epochs:
+            r = summarise(name, rs, probe_seeds, which=int(e))
+            rows.append({"condition": name, "strategy": strategy, "loss": loss, "epoch": int(e),
+                         "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
+                         "accuracies": r["accuracies"], "knn": r["knn"], "pretrain_seeds": r["pretrain_seeds"],
+                         "run_keys": r["run_keys"], "final_loss": r["final_loss"], "wall_time_s": r["wall_time_s"],
+                         "epochs": rs[0].config.epochs})
+    return rows
+
+
+def foreground_examples(cfg: Config, n: int = 6) -> dict:
+    """The first ``n`` pretraining images and the foreground maps the runs weight the
+    loss with (uint8 nested lists, so they store as JSON).
+
+    Example:
+        >>> from focusmim.config import make_config
+        >>> ex = foreground_examples(make_config("smoke", foreground="gt", n_unlabeled=8), n=2)  # doctest: +SKIP
+        >>> torch.tensor(ex["images"]).shape                                                   # doctest: +SKIP
+        torch.Size([2, 3, 32, 32])
+    """
+    from focusmim.data import load_for_config
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
+    if cfg.foreground == "none":
+        raise ValueError("cfg.foreground='none' is not allowed here; allowed: 'gt', 'rembg'")
+    ds = load_for_config(cfg, "unlabeled")
+    n = min(n, len(ds))
+    return {"images": ds.images[:n].tolist(), "maps": ds.foreground[:n].tolist(), "source": cfg.foreground}
+
+
+def segmentation_quality(n: int = 16, *, image_size: int = 96, threshold: float = 0.5, n_show: int = 6,
+                         predict: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         progress: bool = False) -> dict:
+    """rembg's u2netp maps against the synthetic ground truth on ``n`` test images.
+
+    Returns the mean and per-image IoU (both maps binarised at ``threshold``), the
+    paper's filter applied to both kinds of map, a few examples, and the seconds
+    spent. The maps are cached (:func:`focusmim.segment.foreground_maps`). When the
+    u2netp weights are missing the result says so (``available: False``) instead
+    of raising, so the book still builds. ``predict`` replaces u2netp (tests).
+
+    Example:
+        >>> fake = lambda x: (x[:, :1] > 128).to(torch.uint8) * 255
+        >>> r = segmentation_quality(4, image_size=32, predict=fake)
+        >>> r["available"], len(r["iou_per_image"]), 0 <= r["iou_mean"] <= 1
+        (True, 4, True)
+    """
+    from focusmim import data, segment
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: a number in (0, 1]")
+    ds = data.load("synthetic", "test", image_size=image_size, n=n, seed=0)
+    t0 = time.perf_counter()
+    try:
+        path = None if predict is not None else segment.foreground_cache_path(ds.images, f"synthetic-iou-{image_size}")
+        pred = segment.foreground_maps(ds.images, cache_path=path, predict=predict, progress=progress)
+    except (FileNotFoundError, ImportError) as err:
+        return {"available": False, "reason": str(err), "n": n, "image_size": image_size}
+    res = segment.iou(pred, ds.foreground, threshold=threshold)
+    k = min(n_show, n)
+    return {
+        "available": True,
+        "n": n,
+        "image_size": image_size,
+        "threshold": threshold,
+        "iou_mean": res.mean,
+        "iou_per_image": res.per_image.tolist(),
+        "filter_rembg": segment.filter_report(pred),
+        "filter_gt": segment.filter_report(ds.foreground),
+        "seconds": time.perf_counter() - t0,
+        "model": "fake" if predict is not None else segment.MODEL_NAME,
+        "examples": {"images": ds.images[:k].tolist(), "gt": ds.foreground[:k].tolist(),
+                     "rembg": pred[:k].tolist()},
+    }
+
+
+def filter_counts(cfg: Config, foreground: str, *, progress: bool = False) -> dict:
+    """The paper's filter (at most 100 confident pixels per 96x96 image, scaled to the
+    image size) on the maps of the whole pretraining split, before any filtering.
+
+    With ``'rembg'`` this reads the same cache the training data used (computing the
+    maps if they are not there yet)."""
+    from focusmim import segment
+    from focusmim.data import load_for_config
+
+    resolve_foreground(foreground, cfg.dataset)
+    if foreground == "gt":
+        ds = load_for_config(cfg.replace(foreground="gt"), "unlabeled")
+        fg = ds.foreground
+    else:
+        ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
+        path = segment.foreground_cache_path(ds.images, ds.name or cfg.dataset)
+        fg = segment.foreground_maps(ds.images, cache_path=path, progress=progress)
+    return dict(segment.filter_report(fg), source=foreground, split="unlabeled", dataset=cfg.dataset)
+
+
+@register(NAME)
+def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) -> dict:
+    """Train (or reuse) the four conditions, probe every snapshot, measure the maps.
+
+    Returns ``curves`` (a Table, one row per condition and epoch), ``final`` (the
+    last epoch's rows), ``examples`` (images and the maps used for the loss),
+    ``segmentation`` (rembg vs ground truth), ``filter`` (drop counts), and
+    ``foreground`` / ``probe_epochs`` (what was resolved).
+    """
+    t0 = time.perf_counter()
+    base, fg = object_base(nb)
+    epochs = base.snapshot_epochs
+    extra = getattr(nb, "extra", {})
+    iou_n = iou_n if iou_n is not None else extra.get("iou_n") or (12 if nb.preset == "smoke" else 64)
+    conds = conditions(fg)
+    runs = train_conditions(base, conds, nb.seeds, store, progress)
+    table = Table("linear probe accuracy during pretraining: loss on everything vs on the object",
+                  meta=provenance(base, seeds=nb.seeds, probe_seeds=nb.probe_seeds, probe_epochs=epochs,
+                                  foreground=fg))
+    table.rows = accuracy_curves(runs, nb.probe_seeds, epochs)
+    table.meta["seconds"] = time.perf_counter() - t0
+    final = [r for r in table.rows if r["epoch"] == epochs[-1]]
+    return {
+        "curves": table,
+        "final": final,
+        "runs": runs,
+        "foreground": fg,
+        "probe_epochs": epochs,
+        "examples": foreground_examples(base.replace(foreground=fg)),
+        "segmentation": segmentation_quality(iou_n),
+        "filter": filter_counts(base, fg),
+    }
+
+
+def agreement(final_rows: list[dict], tolerance: float = 0.02) -> dict[str, Any]:
+    """Our reading of the paper's two claims from the last epoch's rows.
+
+    ``'object loss does not hurt'``: for each strategy, accuracy with the loss on the
+    object is at least that with the loss on everything minus ``tolerance``.
+    ``'patches profit more'``: the gain from the object loss is larger for random
+    patches than for the masked periphery.
+
+    Example:
+        >>> rows = [dict(strategy=s, loss=l, accuracy_mean=a) for s, l, a in [
+        ...     ("random patches", "everything", .60), ("random patches", "object", .64),
+        ...     ("masked periphery", "everything", .58), ("masked periphery", "object", .585)]]
+        >>> agreement(rows)["object loss does not hurt"], agreement(rows)["patches profit more"]
+        (True, True)
+    """
+    acc = {(r["strategy"], r["loss"]): r["accuracy_mean"] for r in final_rows}
+    gains = {s: acc[(s, "object")] - acc[(s, "everything")] for s in STRATEGIES
+             if (s, "object") in acc and (s, "everything") in acc}
+    out: dict[str, Any] = {"gains": gains}
+    out["object loss does not hurt"] = bool(gains) and all(g >= -tolerance for g in gains.values())
+    if len(gains) == 2:
+        out["patches profit more"] = gains["random patches"] > gains["masked periphery"]
+    return out

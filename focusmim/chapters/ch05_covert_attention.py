@@ -1,0 +1,282 @@
+"""Chapter 05: covert attention, a second visible disc (paper sections 3.7 and 4.5).
+
+A model pretrained with the masked periphery and the foreground-weighted loss
+(chapter 04's run) is shown held-out test images twice: with the plain periphery
+mask, and with a second visible disc centred on the object (the covert-attention
+input). Its prediction error restricted to the foreground says whether it uses
+the extra glimpse (paper: 2.6e-2 without, 2.3e-2 with). The chapter then
+pretrains with the second disc (placed at random, or on the object) and compares
+the linear-probe accuracy with pretraining without it.
+
+Every number that needs a trained model is cached in the run's folder
+(:meth:`focusmim.runs.Run.cached_json`).
+
+Example:
+    >>> import torch
+    >>> pred = torch.zeros(1, 3, 2, 2); target = torch.ones(1, 3, 2, 2)
+    >>> fg = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    >>> float(foreground_error(pred, target, fg))
+    1.0
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+
+from focusmim import masking
+from focusmim.chapters import register
+from focusmim.chapters.ch04_object_loss import object_base
+from focusmim.experiments import Table, mean_std, provenance, summarise, train_conditions
+from focusmim.paper import PAPER_COVERT_ERROR
+
+__all__ = [
+    "NAME",
+    "PROBE_CONDITIONS",
+    "REGIONS",
+    "foreground_error",
+    "covert_inputs",
+    "evaluate_errors",
+    "reconstructions",
+    "probe_conditions",
+    "compute",
+    "agreement",
+]
+
+NAME = "05_covert_attention"
+PROBE_CONDITIONS = {
+    "no second disc": dict(masker="masked_periphery"),
+    "second disc at random": dict(masker="covert_attention", masker_params={"placement": "random"}),
+    "second disc on the object": dict(masker="covert_attention", masker_params={"placement": "object"}),
+}
+# where the error is measured: the whole foreground (the same pixels for both inputs),
+# or only the foreground pixels hidden in both inputs (the visible disc excluded)
+REGIONS = ("foreground", "foreground hidden in both")
+
+
+def foreground_error(pred: torch.Tensor, target: torch.Tensor, foreground: torch.Tensor,
+                     region: torch.Tensor | None = None, *, per_image: bool = False) -> torch.Tensor:
+    """Squared prediction error restricted to the foreground.
+
+    ``sum((pred - target)^2 * w) / (C * sum(w))`` with ``w = foreground * region``
+    (soft weights in [0, 1]; uint8 maps are divided by 255), pooled over the batch,
+    or one value per image with ``per_image=True`` (NaN for an image with no weight).
+
+    Args:
+        pred, target: float (B, C, H, W).
+        foreground: (B, 1, H, W), float in [0, 1] or uint8.
+        region: optional (B, 1, H, W) bool/float: where to measure (``None``: everywhere).
+
+    Example:
+        >>> import torch
+        >>> pred = torch.zeros(2, 3, 2, 2); target = torch.zeros(2, 3, 2, 2); target[1] = 0.5
+        >>> fg = torch.ones(2, 1, 2, 2)
+        >>> foreground_error(pred, target, fg, per_image=True).tolist()
+        [0.0, 0.25]
+        >>> float(foreground_error(pred, target, fg))
+        0.125
+    """
+    for name, t in (("pred", pred), ("target", target)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise ValueError(f"{name} must be a float tensor (B, C, H, W); allowed: 4-d tensors")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred has shape {tuple(pred.shape)} and target {tuple(target.shape)}; "
+                         "allowed: equal shapes")
+    want = (pred.shape[0], 1, *pred.shape[2:])
+    w = _as_weight(foreground, "foreground", want)
+    if region is not None:
+        w = w * _as_weight(region, "region", want)
+    err = (pred.float() - target.float()).square().sum(1, keepdim=True) * w
+    c = pred.shape[1]
+    if per_image:
+        num, den = err.flatten(1).sum(1), w.flatten(1).sum(1) * c
+        return torch.where(den > 0, num / den.clamp_min(1e-12), torch.full_like(num, float("nan")))
+    den = w.sum() * c
+    if float(den) == 0:
+        raise ValueError("foreground * region is zero everywhere; allowed: a weight with some positive pixels")
+    return err.sum() / den
+
+
+def _as_weight(t, name: str, shape: tuple) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+        got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{name} has shape {got}; allowed: a tensor of shape {shape}")
+    if t.dtype == torch.uint8:
+        return t.float() / 255.0
+    return t.float()
+
+
+def covert_inputs(x: torch.Tensor, foreground: torch.Tensor, ratio: float = 0.8):
+    """The plain periphery input and the covert-attention input (second disc on the
+    most confident foreground pixel) of a batch: two :class:`~focusmim.masking.MaskOutput`.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 32, 32); fg = torch.zeros(2, 1, 32, 32); fg[:, :, 3, 4] = 1
+        >>> plain, cov = covert_inputs(x, fg)
+        >>> bool(cov.visible[:, :, 3, 4].all()), bool(plain.visible[:, :, 3, 4].any())
+        (True, False)
+    """
+    fg = _as_weight(foreground, "foreground", (x.shape[0], 1, *x.shape[2:]))
+    plain = masking.build("masked_periphery", ratio=ratio)(x, None)
+    cov = masking.build("covert_attention", ratio=ratio, placement="object")(x, None, foreground=fg)
+    return plain, cov
+
+
+def _ratio(cfg) -> float:
+    return float(cfg.ratio) if cfg.ratio is not None else 0.8
+
+
+def _test_batch(cfg, n: int):
+    from focusmim.data import load_for_config
+
+    ds = load_for_config(cfg, "test")
+    if ds.foreground is None:
+        raise ValueError(f"the run's config has foreground={cfg.foreground!r}; allowed: 'gt' or 'rembg' "
+                         "(the error is measured on the foreground)")
+    n = min(n, len(ds))
+    return ds.images[:n].float() / 255.0, ds.foreground[:n].float() / 255.0
+
+
+@torch.no_grad()
+def _recon(model, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch_size])[0].float() for i in range(0, len(x), batch_size)])
+
+
+def evaluate_errors(run, n: int = 512, which: str | int = "best") -> dict:
+    """Foreground prediction errors of a run's model on ``n`` test images, with the
+    plain periphery input and with the second disc on the object (cached in the run).
+
+    Returns ``{"plain": {region: error}, "covert": {region: error}, "n": ...}`` for
+    the regions in :data:`REGIONS`, plus per-image values of the first region.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
+
+    def compute() -> dict:
+        cfg = run.config
+        t0 = time.perf_counter()
+        x, fg = _test_batch(cfg, n)
+        plain, cov = covert_inputs(x, fg, _ratio(cfg))
+        model = run.load_model(which)
+        hidden_both = (~plain.visible) & (~cov.visible)
+        out = {"n": len(x), "which": which, "ratio": _ratio(cfg), "config_key": cfg.key()}
+        for key, mo in (("plain", plain), ("covert", cov)):
+            rec = _recon(model, mo.inputs)
+            out[key] = {"foreground": float(foreground_error(rec, x, fg)),
+                        "foreground hidden in both": float(foreground_error(rec, x, fg, hidden_both))}
+            out[key + "_per_image"] = foreground_error(rec, x, fg, per_image=True).tolist()
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+    return run.cached_json(f"covert-error-{which}-n{n}.json", compute)
+
+
+def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
+    """Target, foreground, both inputs and both reconstructions of ``n`` test images
+    (uint8 nested lists (n, 3, H, W); cached in the run) for the Fig. 6 analogue."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
+
+    def compute() -> dict:
+        x, fg = _test_batch(run.config, n)
+        plain, cov = covert_inputs(x, fg, _ratio(run.config))
+        model = run.load_model(which)
+        u8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8).tolist()  # noqa: E731
+        return {"target": u8(x), "foreground": u8(fg), "plain_input": u8(plain.inputs),
+                "plain_recon": u8(_recon(model, plain.inputs)), "covert_input": u8(cov.inputs),
+                "covert_recon": u8(_recon(model, cov.inputs)), "which": which}
+
+    return run.cached_json(f"covert-recon-{which}-n{n}.json", compute)
+
+
+def probe_conditions(foreground: str) -> dict[str, dict]:
+    """Condition name -> config overrides for the probe comparison (every condition
+    with the foreground-weighted loss, so 'no second disc' is chapter 04's run).
+
+    Example:
+        >>> probe_conditions("gt")["second disc on the object"]["masker_params"]
+        {'placement': 'object'}
+    """
+    if foreground not in ("gt", "rembg"):
+        raise ValueError(f"foreground={foreground!r} is not allowed; allowed: 'gt', 'rembg'")
+    return {k: dict(v, foreground=foreground) for k, v in PROBE_CONDITIONS.items()}
+
+
+def _error_rows(runs: dict[str, list], n: int) -> list[dict]:
+    rows = []
+    for name, rs in runs.items():
+        evals = [evaluate_errors(r, n) for r in rs]
+        for inp, label in (("plain", "periphery only"), ("covert", "periphery + disc on the object")):
+            row = {"condition": f"{name} | {label}", "model": name, "input": label, "n": evals[0]["n"],
+                   "pretrain_seeds": [r.config.seed for r in rs]}
+            for reg in REGIONS:
+                vals = [e[inp][reg] for e in evals]
+                if len(vals) > 1:
+                    row[f"{reg} mean"], row[f"{reg} std"] = mean_std(vals)
+                else:  # one pretraining seed: the spread is over test images (standard error)
+                    per = torch.tensor(evals[0][inp + "_per_image"], dtype=torch.float64)
+                    per = per[~per.isnan()]
+                    row[f"{reg} mean"] = vals[0]
+                    row[f"{reg} std"] = (float(per.std() / len(per) ** 0.5) if reg == REGIONS[0] and len(per) > 1
+                                         else 0.0)
+                row[f"{reg} values"] = vals
+            rows.append(row)
+    return rows
+
+
+@register(NAME)
+def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None, n_show: int = 4) -> dict:
+    """Train (or reuse) the three conditions, measure the errors, probe them.
+
+    Returns ``errors`` (Table: model x input, errors per region), ``probe`` (Table:
+    accuracy per condition), ``recon`` (Fig. 6 arrays from the periphery model),
+    ``foreground`` and ``runs``.
+    """
+    t0 = time.perf_counter()
+    base, fg = object_base(nb)
+    extra = getattr(nb, "extra", {})
+    n_eval = n_eval or extra.get("n_eval") or (128 if nb.preset == "smoke" else 1024)
+    conds = probe_conditions(fg)
+    runs = train_conditions(base, conds, nb.seeds, store, progress)
+    meta = provenance(base, seeds=nb.seeds, probe_seeds=nb.probe_seeds, foreground=fg, n_eval=n_eval)
+    errors = Table("foreground prediction error on held-out images", _error_rows(runs, n_eval), dict(meta))
+    probe = Table("linear probe: second disc during pretraining", meta=dict(meta))
+    probe.rows = [summarise(name, rs, nb.probe_seeds, "best") for name, rs in runs.items()]
+    recon = reconstructions(runs["no second disc"][0], n_show)
+    errors.meta["seconds"] = probe.meta["seconds"] = time.perf_counter() - t0
+    return {"errors": errors, "probe": probe, "recon": recon, "runs": runs, "foreground": fg,
+            "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR)}
+
+
+def agreement(errors: Table, probe: Table, model: str = "no second disc", tolerance: float = 0.02) -> dict:
+    """Our reading of the paper's claims: the extra disc lowers the foreground error
+    of ``model`` (whole foreground, and hidden pixels only), and pretraining with the
+    disc changes the probe accuracy by less than ``tolerance``.
+
+    Example:
+        >>> from focusmim.experiments import Table
+        >>> e = Table("e", [{"model": "m", "input": "periphery only", "foreground mean": .03,
+        ...                  "foreground hidden in both mean": .03},
+        ...                 {"model": "m", "input": "periphery + disc on the object", "foreground mean": .02,
+        ...                  "foreground hidden in both mean": .029}])
+        >>> p = Table("p", [{"condition": "m", "accuracy_mean": .5}, {"condition": "x", "accuracy_mean": .51}])
+        >>> a = agreement(e, p, model="m"); a["disc lowers the error"], a["probe unchanged"]
+        (True, True)
+    """
+    rows = {r["input"]: r for r in errors.rows if r["model"] == model}
+    if len(rows) != 2:
+        raise ValueError(f"model={model!r} is not in the error table; allowed: "
+                         f"{sorted({r['model'] for r in errors.rows})}")
+    plain, cov = rows["periphery only"], rows["periphery + disc on the object"]
+    out = {f"error {k}": (plain[f"{k} mean"], cov[f"{k} mean"]) for k in REGIONS}
+    out["disc lowers the error"] = cov["foreground mean"] < plain["foreground mean"]
+    out["disc lowers the error on hidden pixels"] = (cov["foreground hidden in both mean"]
+                                                     < plain["foreground hidden in both mean"])
+    accs = {r["condition"]: r["accuracy_mean"] for r in probe.rows}
+    ref = accs.get(model)
+    out["probe differences"] = {k: v - ref for k, v in accs.items() if k != model} if ref is not None else {}
+    out["probe unchanged"] = bool(out["probe differences"]) and all(
+        abs(d) < tolerance for d in out["probe differences"].values())
+    return out

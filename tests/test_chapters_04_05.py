@@ -1,0 +1,212 @@
+"""Chapters 04 (object loss) and 05 (covert attention): parameters, the foreground
+error metric, the widget's render function, plots, and both chapters end to end
+on a tiny config."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+
+from focusmim import chapters, models
+from focusmim.chapters import ch04_object_loss as ch04
+from focusmim.chapters import ch05_covert_attention as ch05
+from focusmim.notebook import setup
+from focusmim.plots import objects as plots
+from focusmim.widgets import covert
+
+TINY = dict(epochs=2, n_unlabeled=96, n_labeled=100, n_test=60, batch_size=32, width=0.25)
+
+
+# ------------------------------------------------------------------ parameters
+def test_resolve_foreground_and_probe_epochs():
+    assert ch04.resolve_foreground(None, "synthetic") == "gt"
+    assert ch04.resolve_foreground(None, "stl10") == "rembg"
+    assert ch04.resolve_foreground("rembg", "synthetic") == "rembg"
+    with pytest.raises(ValueError, match="foreground='none'"):
+        ch04.resolve_foreground("none", "synthetic")
+    with pytest.raises(ValueError, match="dataset='cifar10'"):
+        ch04.resolve_foreground("gt", "cifar10")
+    assert ch04.resolve_probe_epochs((50, 100, 250, 500), 500) == (50, 100, 250, 500)
+    assert ch04.resolve_probe_epochs((3, 1, 9), 4) == (1, 3, 4)
+    assert ch04.resolve_probe_epochs(None, 3) == (3,)
+    with pytest.raises(ValueError, match="probe_epochs"):
+        ch04.resolve_probe_epochs((0, 2), 3)
+
+
+def test_conditions_pair_each_strategy_with_both_losses():
+    c = ch04.conditions("rembg")
+    assert len(c) == 4
+    for strategy, over in ch04.STRATEGIES.items():
+        assert c[f"{strategy}, loss on everything"] == dict(over, foreground="none")
+        assert c[f"{strategy}, loss on the object"] == dict(over, foreground="rembg")
+    with pytest.raises(ValueError, match="foreground"):
+        ch04.conditions("none")
+    p = ch05.probe_conditions("gt")
+    assert {v["masker"] for v in p.values()} == {"masked_periphery", "covert_attention"}
+    assert all(v["foreground"] == "gt" for v in p.values())
+
+
+# ------------------------------------------------------------ error metric
+def test_foreground_error_known_answers():
+    pred = torch.zeros(2, 3, 4, 4)
+    target = torch.zeros(2, 3, 4, 4)
+    target[0, :, :2] = 1.0  # image 0: error 1 in the top half, 0 below
+    target[1] = 0.5  # image 1: error 0.25 everywhere
+    fg = torch.zeros(2, 1, 4, 4)
+    fg[0, :, :2, :2] = 1.0  # 4 object pixels, all in the wrong top half
+    fg[0, :, 2:, :2] = 1.0  # 4 object pixels below, all right
+    fg[1] = 0.5  # soft map: a constant weight does not change the mean
+    per = ch05.foreground_error(pred, target, fg, per_image=True)
+    assert torch.allclose(per, torch.tensor([0.5, 0.25]))
+    # pooled: (4*1*3 + 16*0.5*0.25*3) / (3 * (8 + 8)) = (12 + 6) / 48
+    assert math.isclose(float(ch05.foreground_error(pred, target, fg)), 18 / 48, rel_tol=1e-6)
+    # uint8 maps are read as 0..255
+    fg8 = (fg * 255).round().to(torch.uint8)
+    assert torch.allclose(ch05.foreground_error(pred, target, fg8, per_image=True), per, atol=1e-3)
+    # a region restricts it further: bottom half only -> image 0 has no error
+    region = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    region[:, :, 2:] = True
+    assert torch.allclose(ch05.foreground_error(pred, target, fg, region, per_image=True), torch.tensor([0.0, 0.25]))
+    # an image without weight is NaN per image; all-zero weight raises when pooled
+    none = torch.zeros(2, 1, 4, 4)
+    assert torch.isnan(ch05.foreground_error(pred, target, none, per_image=True)).all()
+    with pytest.raises(ValueError, match="zero everywhere"):
+        ch05.foreground_error(pred, target, none)
+    with pytest.raises(ValueError, match="foreground has shape"):
+        ch05.foreground_error(pred, target, torch.ones(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="equal shapes"):
+        ch05.foreground_error(pred, target[:1], fg)
+
+
+def test_covert_inputs_show_the_object_and_hide_the_same_periphery():
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fg = torch.zeros(3, 1, 32, 32)
+    fg[0, 0, 4, 5] = fg[1, 0, 28, 27] = fg[2, 0, 16, 16] = 1.0
+    plain, cov = ch05.covert_inputs(x, fg)
+    assert cov.visible[0, 0, 4, 5] and cov.visible[1, 0, 28, 27]
+    assert not plain.visible[0, 0, 4, 5] and not plain.visible[1, 0, 28, 27]
+    assert (cov.visible | ~plain.visible).all()  # the second disc only adds visible pixels
+    shown = cov.visible & ~plain.visible
+    assert torch.equal(cov.inputs.masked_select(shown.expand_as(x)), x.masked_select(shown.expand_as(x)))
+    assert torch.equal(cov.visible[2], plain.visible[2])  # object at the fixation: nothing new
+
+
+# --------------------------------------------------------------- widget
+def test_render_shapes_and_masking():
+    torch.manual_seed(0)
+    model = models.build("autoencoder", width=0.25).eval()
+    img = (torch.rand(3, 32, 32) * 255).to(torch.uint8)
+    out = covert.render(model, img, [None, (0.1, 0.1), (0.9, 0.5)])
+    assert out["image"].shape == (32, 32, 3)
+    assert out["inputs"].shape == (3, 32, 32, 3) and out["recons"].shape == (3, 32, 32, 3)
+    assert out["visible"].shape == (3, 32, 32) and out["visible"].dtype == bool
+    assert out["inputs"].dtype == np.float32 and 0 <= out["recons"].min() and out["recons"].max() <= 1
+    vis = out["visible"]
+    assert vis[1].sum() > vis[0].sum() and vis[1][3, 3] and not vis[0][3, 3]
+    # visible pixels are the image; hidden ones are the mean colour
+    assert np.allclose(out["inputs"][1][vis[1]], out["image"][vis[1]], atol=1e-6)
+    assert np.allclose(out["inputs"][0][~vis[0]], out["image"].mean((0, 1)), atol=1e-5)
+    # the reconstruction is the model's output for that input
+    with torch.no_grad():
+        direct = model(torch.from_numpy(out["inputs"][2]).permute(2, 0, 1)[None])[0][0].permute(1, 2, 0).numpy()
+    assert np.allclose(direct, out["recons"][2], atol=1e-5)
+    single = covert.render(model, img, (0.5, 0.5))
+    assert single["inputs"].shape == (1, 32, 32, 3)
+    for bad in [dict(positions=(1.5, 0.2)), dict(positions=[]), dict(ratio=1.0)]:
+        with pytest.raises(ValueError):
+            covert.render(model, img, **bad)
+    with pytest.raises(ValueError, match="image has shape"):
+        covert.render(model, torch.rand(32, 32), None)
+    fig = covert.still(model, img, foreground=torch.ones(1, 32, 32))
+    assert len(fig.axes) == 8
+
+
+def test_explorer_builds_widgets():
+    model = models.build("autoencoder", width=0.25).eval()
+    box = covert.explorer(model, torch.rand(2, 3, 32, 32))
+    sliders = [c for row in box.children[:2] for c in row.children]
+    assert {s.description for s in sliders} == {"image", "second disc", "disc y", "disc x"}
+
+
+# ---------------------------------------------------------------- plots
+def test_plots_from_fabricated_results():
+    rows = [dict(strategy=s, loss=l, epoch=e, accuracy_mean=0.3 + 0.01 * e, accuracy_std=0.01)
+            for s in ch04.STRATEGIES for l in ch04.LOSSES for e in (1, 2, 5)]
+    fig = plots.accuracy_vs_epoch(rows)
+    assert len(fig.axes) == 2 and all(len(ax.lines) >= 2 for ax in fig.axes)
+    with pytest.raises(ValueError, match="strategies"):
+        plots.accuracy_vs_epoch(rows, strategies=["foveal"])
+    err_rows = [{"model": m, "input": i, "foreground mean": v, "foreground std": 0.001}
+                for m in ("a", "no second disc") for i, v in (("periphery only", 0.03), ("with disc", 0.02))]
+    fig = plots.covert_error_bars(err_rows, paper={"without": 0.026, "with": 0.023})
+    assert len(fig.axes[0].patches) == 4
+    recon = {k: np.zeros((2, 3 if k != "foreground" else 1, 8, 8), np.uint8).tolist()
+             for k in ("target", "foreground", "plain_input", "plain_recon", "covert_input", "covert_recon")}
+    assert len(plots.covert_reconstructions(recon).axes) == 12
+    with pytest.raises(ValueError, match="recon lacks"):
+        plots.covert_reconstructions({"target": []})
+
+
+def test_segmentation_quality_with_a_stand_in_predictor():
+    perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
+    assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
+    assert perfect["filter_rembg"]["n"] == 4
+    empty = ch04.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
+    assert empty["iou_mean"] == pytest.approx(0.0) and empty["filter_rembg"]["dropped"] == 4
+    assert len(plots.segmentation_gallery(perfect, n=3).axes) == 9
+    with pytest.raises(ValueError, match="n="):
+        ch04.segmentation_quality(0)
+
+
+def _gt_predictor():
+    """A 'predictor' returning the synthetic ground truth for the images it gets."""
+    from focusmim import data
+
+    ds = data.load("synthetic", "test", image_size=32, n=4, seed=0)
+    return lambda x: ds.foreground[: len(x)].clone()
+
+
+# ---------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_chapters_04_and_05_end_to_end(tmp_path):
+    params = dict(foreground=None, probe_epochs=(1,), iou_n=2, n_eval=32)
+    nb = setup("04_object_loss", preset="smoke", seeds=(0,), probe_seeds=(0,), notebook_params=params, **TINY)
+    res = chapters.compute("04_object_loss", nb, progress=False)
+    assert res["foreground"] == "gt" and res["probe_epochs"] == (1, 2)
+    rows = res["curves"].rows
+    assert len(rows) == 4 * 2 and {r["epoch"] for r in rows} == {1, 2}
+    assert all(0 <= r["accuracy_mean"] <= 1 for r in rows)
+    assert len(res["final"]) == 4 and res["filter"]["n"] == 96
+    assert np.asarray(res["examples"]["maps"]).shape == (6, 1, 32, 32)
+    plots.accuracy_vs_epoch(res["curves"])
+    a = ch04.agreement(res["final"])
+    assert set(a["gains"]) == set(ch04.STRATEGIES)
+    # snapshots really exist for every probed epoch
+    for rs in res["runs"].values():
+        assert (rs[0].dir / "epoch0001.pt").exists()
+
+    nb5 = setup("05_covert_attention", preset="smoke", seeds=(0,), probe_seeds=(0,), notebook_params=params, **TINY)
+    res5 = chapters.compute("05_covert_attention", nb5, progress=False)
+    # the periphery run is chapter 04's (same config, same folder)
+    assert res5["runs"]["no second disc"][0].dir == res["runs"]["masked periphery, loss on the object"][0].dir
+    assert len(res5["errors"].rows) == 6 and len(res5["probe"].rows) == 3
+    for r in res5["errors"].rows:
+        assert r["foreground mean"] > 0 and r["foreground hidden in both mean"] > 0 and r["n"] == 32
+    run = res5["runs"]["no second disc"][0]
+    assert any(p.name.startswith("covert-error-") for p in run.dir.iterdir())
+    # cached: a second call reads the stored numbers back
+    cached = sorted(p for p in run.dir.iterdir() if p.name.startswith("covert-error-"))
+    mtime = cached[0].stat().st_mtime_ns
+    again = ch05.evaluate_errors(run, 32)
+    assert cached[0].stat().st_mtime_ns == mtime
+    row = next(r for r in res5["errors"].rows if r["model"] == "no second disc" and r["input"] == "periphery only")
+    assert again["plain"]["foreground"] == pytest.approx(row["foreground mean"])
+    assert np.asarray(res5["recon"]["covert_recon"]).shape == (4, 3, 32, 32)
+    ag = ch05.agreement(res5["errors"], res5["probe"])
+    assert isinstance(ag["disc lowers the error"], bool)
+    plots.covert_error_bars(res5["errors"], paper=res5["paper"])
+    plots.covert_probe_bars(res5["probe"])
