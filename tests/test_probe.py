@@ -56,3 +56,11 @@ def test_evaluate_a_run_and_cache_it(tiny_cfg, tmp_path):
     assert res["n_test"] == 60 and res["dim"] == 32 * 4 * 4
     assert evaluate(run, seeds=(0, 1), max_epochs=30) == res  # cached
     assert len(list(run.dir.glob("probe-*.json"))) == 1
+
+
+def test_probe_batch_size_keeps_the_paper_batch_and_eight_steps_for_small_sets():
+    from focusmim.probe import probe_batch_size
+
+    assert probe_batch_size(4000) == 512
+    assert probe_batch_size(800) == 100
+    assert probe_batch_size(40) == 16
