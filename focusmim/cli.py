@@ -39,9 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--epochs", type=int, default=None)
     pre.add_argument("--dataset", default=None)
     pre.add_argument("--n-unlabeled", type=int, default=None)
+    summ = sub.add_parser("summary", help="write the book's results page from the stored tables")
+    summ.add_argument("--out", default="book/results.md", help="markdown file to write (default: book/results.md)")
     args = parser.parse_args(argv)
     if args.command == "precompute":
         return _precompute(args)
+    if args.command == "summary":
+        from focusmim.report import write_summary
+
+        print(f"wrote {write_summary(args.out)}")
+        return 0
 
     from focusmim.config import ConfigError, make_config, resolve_preset
     from focusmim.experiments import compare

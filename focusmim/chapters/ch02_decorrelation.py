@@ -24,11 +24,20 @@ from focusmim.experiments import Table, mean_std, provenance, train_conditions
 from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity
 from focusmim.runs import Run, RunStore
 
-__all__ = ["compute", "latent_stats", "run_latent_stats", "HELD_OUT", "STATS"]
+__all__ = ["compute", "latent_stats", "run_latent_stats", "HELD_OUT", "STATS", "CLAIMS"]
 
 NAME = "02_decorrelation"
 HELD_OUT = 512  # test images in the fixed held-out batch (the paper's batch size)
 STATS = ("decorrelation", "lifetime_sparsity", "population_sparsity")
+
+# the paper's section 4.2, as tests on condition -> covariance term (lower = more decorrelated);
+# each entry: (the table column the values come from, the test)
+CLAIMS = {
+    "periphery decorrelates more than foveal": (
+        "decorrelation_mean", lambda c: c["masked periphery"] < c["foveal filter"]),
+    "patches decorrelate more than foveal": (
+        "decorrelation_mean", lambda c: c["random patches"] < c["foveal filter"]),
+}
 
 
 def latent_stats(z: torch.Tensor) -> dict:

@@ -20,7 +20,7 @@ from focusmim.chapters import register
 from focusmim.experiments import compare
 from focusmim.runs import RunStore
 
-__all__ = ["CONDITIONS", "CROP_GROUPS", "FIXED_GROUPS", "compute", "grouped"]
+__all__ = ["CONDITIONS", "CROP_GROUPS", "FIXED_GROUPS", "CLAIMS", "compute", "grouped"]
 
 NAME = "03_augmentation"
 FIXED = {"fixed": True}
@@ -36,6 +36,16 @@ CONDITIONS: dict[str, dict[str, Any]] = {
 }
 CROP_GROUPS = ["random patches", "masked periphery", "foveal filter"]  # Fig. 4b
 FIXED_GROUPS = ["random patches", "fixed random patches"]  # section 4.3
+
+# section 4.3's statements beyond focusmim.paper.CLAIMS: (table column, test on condition -> accuracy)
+CLAIMS = {
+    "crop does not matter for foveal": (
+        "accuracy_mean", lambda a: abs(a["foveal filter, no crop"] - a["foveal filter"]) < 0.03),
+    "fixed masks alone do not hurt": (
+        "accuracy_mean", lambda a: a["fixed random patches"] >= a["random patches"] - 0.02),
+    "fixed masks without crop hurt": (
+        "accuracy_mean", lambda a: a["fixed random patches, no crop"] < a["fixed random patches"] - 0.02),
+}
 
 
 def grouped(values: Mapping[str, Any], groups: Sequence[str]) -> dict[str, list]:
