@@ -84,3 +84,6 @@ def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA when enabled; a no-op elsewhere (CPU runs stay fp32)."""
     on = bool(enabled) and device.type == "cuda"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
+
+
+from focusmim import adios  # noqa: E402,F401  registers the ADIOS objectives

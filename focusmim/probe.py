@@ -34,6 +34,7 @@ __all__ = [
     "features",
     "split_labeled",
     "linear_probe",
+    "fit_linear_heads",
     "knn_accuracy",
     "probe_features",
     "evaluate",
@@ -92,56 +93,105 @@ def linear_probe(
     test_y: torch.Tensor,
     *,
     seed: int = 0,
+    **kwargs,
+) -> dict:
+    """Fit ``Linear(D, classes)`` with early stopping on validation loss; return
+    the test accuracy of the weights with the lowest validation loss.
+    (One seed of :func:`fit_linear_heads`; keyword arguments as there.)"""
+    x = torch.cat([train_x, val_x])
+    y = torch.cat([train_y, val_y])
+    n = len(train_x)
+    split = (torch.arange(n, device=x.device), torch.arange(n, len(x), device=x.device))
+    return fit_linear_heads(x, y, [split], test_x, test_y, seeds=[seed], **kwargs)[0]
+
+
+def fit_linear_heads(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    splits: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    seeds: Sequence[int],
     lr: float = 1e-4,
     weight_decay: float = 1e-8,
     batch_size: int | None = None,
     patience: int = 10,
     min_delta: float = 1e-4,
     max_epochs: int = 1000,
-) -> dict:
-    """Fit ``Linear(D, classes)`` with early stopping on validation loss; return
-    the test accuracy of the weights with the lowest validation loss."""
-    batch_size = probe_batch_size(len(train_x)) if batch_size is None else batch_size
-    for name, v in dict(lr=lr, batch_size=batch_size, max_epochs=max_epochs).items():
+) -> list[dict]:
+    """Train one linear head per seed, all at once (batched matrix products).
+
+    Seed ``s`` uses ``splits[s]`` = (train indices, validation indices) into
+    ``x``, its own initialisation and batch order, and stops on its own when its
+    validation loss has not improved by ``min_delta`` for ``patience`` epochs.
+    Adam and the loss are per-element and per-head, so this is the same
+    computation as fitting the heads one after another, in a fraction of the
+    kernel launches. Returns one result dict per seed.
+    """
+    if len(splits) != len(seeds) or not seeds:
+        raise ValueError(f"need one split per seed; got {len(splits)} splits for seeds={list(seeds)}")
+    n_tr = len(splits[0][0])
+    if any(len(tr) != n_tr or len(va) != len(splits[0][1]) for tr, va in splits):
+        raise ValueError("every seed's split must have the same train and validation sizes")
+    batch_size = probe_batch_size(n_tr) if batch_size is None else batch_size
+    for name, v in dict(lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience).items():
         if not v > 0:
             raise ValueError(f"{name}={v} is not allowed; allowed: a positive number")
-    device = train_x.device
-    classes = int(max(train_y.max(), val_y.max(), test_y.max())) + 1
-    g = torch.Generator().manual_seed(seed)
-    head = torch.nn.Linear(train_x.shape[1], classes)
-    with torch.no_grad():  # default init, but drawn from the probe's own seed
-        bound = 1 / math.sqrt(train_x.shape[1])
-        head.weight.uniform_(-bound, bound, generator=g)
-        head.bias.uniform_(-bound, bound, generator=g)
-    head = head.to(device)
-    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    best, best_state, best_epoch, wait = math.inf, None, 0, 0
-    n = len(train_x)
+    device, d = x.device, x.shape[1]
+    classes = int(max(y.max(), test_y.max())) + 1
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    bound = 1 / math.sqrt(d)
+    w = torch.stack([torch.empty(classes, d).uniform_(-bound, bound, generator=g) for g in gens])
+    b = torch.stack([torch.empty(classes).uniform_(-bound, bound, generator=g) for g in gens])
+    w = w.transpose(1, 2).contiguous().to(device).requires_grad_()  # (S, D, C)
+    b = b.to(device).requires_grad_()  # (S, C)
+    opt = torch.optim.Adam([w, b], lr=lr, weight_decay=weight_decay)
+    tr_idx = torch.stack([tr.to(device) for tr, _ in splits])  # (S, n_tr)
+    va_idx = torch.stack([va.to(device) for _, va in splits])
+    S = len(seeds)
+    best = [math.inf] * S
+    best_state = [None] * S
+    best_epoch, wait, stopped_at = [0] * S, [0] * S, [0] * S
     t0 = time.perf_counter()
-    epoch = 0
     for epoch in range(1, max_epochs + 1):
-        perm = torch.randperm(n, generator=g).to(device)
-        for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
-            loss = F.cross_entropy(head(train_x[idx]), train_y[idx])
+        order = torch.stack([torch.randperm(n_tr, generator=g) for g in gens]).to(device)
+        perm = torch.gather(tr_idx, 1, order)
+        for i in range(0, n_tr, batch_size):
+            idx = perm[:, i:i + batch_size]
+            logits = torch.baddbmm(b.unsqueeze(1), x[idx], w)  # (S, B, C)
+            loss = F.cross_entropy(logits.reshape(-1, classes), y[idx].reshape(-1), reduction="none")
+            loss = loss.view(S, -1).mean(1).sum()  # each head gets the gradient of its own mean loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
-            val_loss = float(F.cross_entropy(head(val_x), val_y))
-        if val_loss < best - min_delta:
-            best, best_epoch, wait = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        else:
-            wait += 1
-            if wait >= patience:
-                break
-    head.load_state_dict(best_state)
+            vlog = torch.baddbmm(b.unsqueeze(1), x[va_idx], w)
+            vloss = F.cross_entropy(vlog.reshape(-1, classes), y[va_idx].reshape(-1), reduction="none")
+            vloss = vloss.view(S, -1).mean(1).tolist()
+        for s in range(S):
+            if stopped_at[s]:
+                continue
+            if vloss[s] < best[s] - min_delta:
+                best[s], best_epoch[s], wait[s] = vloss[s], epoch, 0
+                best_state[s] = (w[s].detach().clone(), b[s].detach().clone())
+            else:
+                wait[s] += 1
+                if wait[s] >= patience:
+                    stopped_at[s] = epoch
+        if all(stopped_at):
+            break
+    seconds = time.perf_counter() - t0
+    out = []
     with torch.no_grad():
-        acc = float((head(test_x).argmax(1) == test_y).float().mean())
-        train_acc = float((head(train_x).argmax(1) == train_y).float().mean())
-    return {"accuracy": acc, "train_accuracy": train_acc, "val_loss": best, "best_epoch": best_epoch,
-            "epochs": epoch, "seconds": time.perf_counter() - t0}
+        for s in range(S):
+            ws, bs_ = best_state[s]
+            acc = float(((test_x @ ws + bs_).argmax(1) == test_y).float().mean())
+            tr = tr_idx[s]
+            train_acc = float(((x[tr] @ ws + bs_).argmax(1) == y[tr]).float().mean())
+            out.append({"accuracy": acc, "train_accuracy": train_acc, "val_loss": best[s],
+                        "best_epoch": best_epoch[s], "epochs": stopped_at[s] or epoch, "seconds": seconds / S})
+    return out
 
 
 @torch.no_grad()
@@ -173,12 +223,9 @@ def probe_features(
     """Linear probe over several seeds (each seed: its own split, init and order), plus kNN."""
     device = train_feats.device
     train_labels, test_labels = train_labels.to(device), test_labels.to(device)
-    per_seed = []
-    for s in seeds:
-        tr, va = split_labeled(len(train_feats), s)
-        tr, va = tr.to(device), va.to(device)
-        per_seed.append(linear_probe(train_feats[tr], train_labels[tr], train_feats[va], train_labels[va],
-                                     test_feats, test_labels, seed=s, **{**PROBE_DEFAULTS, **probe_kwargs}))
+    splits = [split_labeled(len(train_feats), s) for s in seeds]
+    per_seed = fit_linear_heads(train_feats, train_labels, splits, test_feats, test_labels, seeds=list(seeds),
+                                **{**PROBE_DEFAULTS, **probe_kwargs})
     accs = torch.tensor([r["accuracy"] for r in per_seed], dtype=torch.float64)
     out = {
         "accuracy_mean": float(accs.mean()),

@@ -179,7 +179,9 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         metrics["epochs_done"] = epoch + 1
         bar.set_postfix(loss=f"{epoch_loss:.4f}", img_s=f"{n / dt:.0f}")
         if (epoch + 1) in cfg.snapshot_epochs:
-            run.save_checkpoint(epoch + 1, {"model": _unwrap(model).state_dict(), "epoch": epoch + 1})
+            run.save_checkpoint(epoch + 1, {"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
+                                            "modules": {k: _unwrap(m).state_dict()
+                                                        for k, m in objective.modules().items() if k != "model"}})
         if epoch_loss < best_loss:
             best_loss = epoch_loss
             run.save_checkpoint("best", {"model": _unwrap(model).state_dict(), "epoch": epoch + 1,

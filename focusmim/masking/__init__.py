@@ -42,5 +42,6 @@ def build(name: str, **params: Any):
 
 from focusmim.masking.base import MaskOutput, Masker, apply_foreground  # noqa: E402
 from focusmim.masking import patches, discs, foveal  # noqa: E402,F401  (register the maskers)
+from focusmim.masking import grid, learned  # noqa: E402,F401  (ConvNeXt periphery, ADIOS masks)
 
 __all__ = ["REGISTRY", "register", "build", "available", "MaskOutput", "Masker", "apply_foreground"]

@@ -1,0 +1,256 @@
+"""ADIOS objectives, the learned and grid-periphery maskers, snapshots of every module, fine-tuning."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from focusmim import masking, models
+from focusmim.adios import apply_masks, mask_objective_params
+from focusmim.config import ConfigError, make_config
+from focusmim.losses import adios_sparsity
+from focusmim.objectives import OBJECTIVES, Batch
+from focusmim.probe import finetune
+from focusmim.runs import RunStore
+from focusmim.train import pretrain
+
+
+def _cfg(objective, **op):
+    return make_config("smoke", objective=objective, width=0.25, lr=1e-3,
+                       objective_params={"n_masks": 3, **op})
+
+
+def _batch(seed=0, b=8):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, 3, 32, 32, generator=g)
+    return Batch(images=x, foreground=None, index=torch.arange(b), generator=torch.Generator().manual_seed(1),
+                 raw=x)
+
+
+def _build(cfg):
+    torch.manual_seed(0)
+    return OBJECTIVES.build(cfg.objective, cfg=cfg, model=models.build_for_config(cfg))
+
+
+def test_objectives_registered_and_modules():
+    for name in ("adios_mim", "adios_simclr", "simclr"):
+        assert name in OBJECTIVES.names()
+    assert set(_build(_cfg("adios_mim")).modules()) == {"model", "masks"}
+    assert set(_build(_cfg("adios_simclr")).modules()) == {"model", "projector", "masks"}
+    obj = _build(make_config("smoke", objective="simclr", width=0.25))
+    assert set(obj.modules()) == {"model", "projector"} and set(obj.optimizers()) == {"model"}
+
+
+def test_mask_lr_is_a_fraction_of_the_encoder_lr():
+    obj = _build(_cfg("adios_mim"))
+    assert obj.opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert obj.mask_opt.param_groups[0]["lr"] == pytest.approx(2e-4)
+    obj = _build(_cfg("adios_mim", mask_lr=5e-5))
+    assert obj.mask_opt.param_groups[0]["lr"] == pytest.approx(5e-5)
+
+
+def test_bad_objective_params_raise():
+    with pytest.raises(ValueError, match="n_masks"):
+        mask_objective_params("adios_mim", {"n_masks": 1})
+    with pytest.raises(ValueError, match="unknown key"):
+        mask_objective_params("adios_mim", {"temperature": 0.1})  # a SimCLR-only parameter
+    with pytest.raises(ValueError, match="single"):
+        mask_objective_params("adios_simclr", {"single": 1})
+    with pytest.raises(ValueError, match="alpha"):
+        _build(_cfg("adios_mim", alpha=-1.0))
+
+
+def test_masks_partition_every_pixel_and_apply_shapes():
+    obj = _build(_cfg("adios_mim"))
+    x = _batch().images
+    masks = obj.masknet(x)
+    assert masks.shape == (8, 3, 32, 32)
+    assert torch.allclose(masks.sum(1), torch.ones(8, 32, 32), atol=1e-5)
+    hidden = apply_masks(x, masks, "mean")
+    assert hidden.shape == (24, 3, 32, 32)
+    # image 1 under mask 2 is row 1*3+2
+    m = masks[1, 2]
+    expect = x[1] * (1 - m) + m * x[1].mean(dim=(1, 2), keepdim=True)
+    assert torch.allclose(hidden[5], expect, atol=1e-6)
+    # the zero fill of the N masked views sums back to (N-1) times the image
+    z = apply_masks(x, masks, "zero").view(8, 3, 3, 32, 32).sum(1)
+    assert torch.allclose(z, 2 * x, atol=1e-5)
+
+
+def test_sparsity_barrier():
+    def cover(s):
+        m = torch.zeros(1, 2, 10, 10)
+        m[:, 0].view(-1)[: int(100 * s)] = 1
+        m[:, 1] = 1 - m[:, 0]
+        return m
+
+    half = float(adios_sparsity(cover(0.5), alpha=1.0))
+    assert half == pytest.approx(1.0, abs=1e-6)  # the minimum: both masks at half coverage
+    values = [float(adios_sparsity(cover(s))) for s in (0.5, 0.3, 0.1, 0.02)]
+    assert values == sorted(values) and values[-1] > 10 * values[0]
+    assert float(adios_sparsity(cover(0.0))) > 1e8  # an empty mask is (nearly) infinitely penalised
+    assert float(adios_sparsity(cover(0.3), alpha=3.0)) == pytest.approx(3 * values[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("objective,params", [("adios_mim", {}), ("adios_mim", {"single": True}),
+                                              ("adios_simclr", {})])
+def test_one_adversarial_step_moves_both_networks_the_intended_way(objective, params):
+    cfg = _cfg(objective, mask_lr_ratio=1.0, **params)
+    obj = _build(cfg)
+    batch = _batch()
+    x = batch.images
+    old_masknet = copy.deepcopy(obj.masknet)
+    enc_before = [p.detach().clone() for p in obj.model.parameters()]
+    if objective == "adios_simclr":  # the step's views: the first draw from a generator seeded like the batch's
+        v1, v2 = obj.views(Batch(images=x, foreground=None, index=batch.index,
+                                 generator=torch.Generator().manual_seed(1), raw=x))
+    with torch.no_grad():
+        fixed_masks = obj.masknet(x if objective == "adios_mim" else v2)
+
+    # evaluated in training mode (BatchNorm on batch statistics, as in the step), without gradients
+    def encoder_loss():
+        with torch.no_grad():
+            if objective == "adios_mim":
+                return float(obj.loss(x, fixed_masks))
+            return float(obj.loss(obj.embed(v1), v2, fixed_masks))
+
+    def mask_objective(net):
+        with torch.no_grad():
+            if objective == "adios_mim":
+                m = net(x)
+                return float(obj.loss(x, m) - adios_sparsity(m, obj.p["alpha"]))
+            m = net(v2)
+            return float(obj.loss(obj.embed(v1), v2, m) - adios_sparsity(m, obj.p["alpha"]))
+
+    before = encoder_loss()
+    out = obj.step(batch)
+    assert list(out)[0] == "loss" and all(v.dim() == 0 and not v.requires_grad for v in out.values())
+    after = encoder_loss()
+    assert after < before  # the encoder's step lowered its loss on the (same) masks
+    # the mask network's step raised its objective against the updated, frozen encoder
+    assert mask_objective(obj.masknet) > mask_objective(old_masknet)
+    # the encoder really changed, and the mask step sent it no gradient
+    assert any(not torch.equal(a, b) for a, b in zip(enc_before, obj.model.parameters()))
+    assert all(p.requires_grad for p in obj.model.parameters())
+
+
+def test_mask_step_leaves_encoder_untouched(monkeypatch):
+    obj = _build(_cfg("adios_mim"))
+    snapshot = {}
+    real_step = obj.mask_opt.step
+
+    def spy():
+        snapshot["grads"] = [p.grad for p in obj.model.parameters()]
+        snapshot["weights"] = [p.detach().clone() for p in obj.model.parameters()]
+        return real_step()
+
+    monkeypatch.setattr(obj.mask_opt, "step", spy)
+    obj.step(_batch())
+    # gradients from the encoder's own step were cleared? no: the mask step computes none for the encoder,
+    # so the grads seen are exactly those of the encoder step (set before), not accumulated
+    assert all(g is None or torch.isfinite(g).all() for g in snapshot["grads"])
+    assert all(torch.equal(a, b) for a, b in zip(snapshot["weights"], obj.model.parameters()))
+
+
+def test_simclr_baseline_step_lowers_its_loss():
+    cfg = make_config("smoke", objective="simclr", width=0.25, lr=1e-3)
+    obj = _build(cfg)
+    batch = _batch()
+    v1, v2 = obj.views(batch)
+    assert v1.shape == v2.shape == batch.images.shape and not torch.equal(v1, v2)
+
+    def loss():
+        with torch.no_grad():
+            obj.model.eval(), obj.projector.eval()
+            out = float(obj.loss(obj.embed(v1), v2, None))
+            obj.model.train(), obj.projector.train()
+            return out
+
+    before = loss()
+    for _ in range(3):
+        b = _batch()
+        b.generator = torch.Generator().manual_seed(1)  # the same views as v1, v2
+        obj.step(b)
+    assert loss() < before
+
+
+def test_grid_periphery_fractions_and_errors():
+    x = torch.rand(2, 3, 224, 224)
+    out = masking.build("grid_periphery")(x, None)
+    assert out.weight.mean().item() == pytest.approx(40 / 49, abs=1e-6)
+    vis = out.visible[0, 0]
+    rows = vis.any(1).nonzero().flatten()
+    assert rows.min().item() == 64 and rows.max().item() == 159  # patches 2..4 of 32 px
+    assert torch.equal(out.inputs[out.visible.expand_as(x)], x[out.visible.expand_as(x)])
+    hidden_px = out.inputs[0, :, 0, 0]
+    assert torch.allclose(hidden_px, x[0].mean(dim=(1, 2)), atol=1e-6)
+    small = masking.build("grid_periphery", keep=3, grid=7)(torch.rand(1, 3, 32, 32), None)
+    assert 0.78 < small.weight.mean().item() < 0.86
+    for bad in (dict(keep=2, grid=7), dict(keep=7, grid=7), dict(keep=0)):
+        with pytest.raises(ValueError, match="keep"):
+            masking.build("grid_periphery", **bad)
+    cfg = make_config("smoke", masker="grid_periphery")
+    assert cfg.masker == "grid_periphery"
+
+
+def test_learned_masker_from_net_and_from_a_stored_run(tmp_path):
+    assert "learned" in masking.available() and "grid_periphery" in masking.available()
+    torch.manual_seed(0)
+    net = models.build("adios_unet", n_masks=3, image_size=32, width=0.25)
+    m = masking.build("learned", net=net)
+    x = torch.rand(6, 3, 32, 32)
+    a = m(x, torch.Generator().manual_seed(0))
+    b = m(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a.weight, b.weight)  # randomness only from the generator
+    assert set(a.weight.unique().tolist()) <= {0.0, 1.0}
+    # the hard masks of all N choices partition the image: each pixel belongs to exactly one
+    hard = torch.nn.functional.one_hot(net(x).argmax(1), 3).sum(-1)
+    assert torch.equal(hard, torch.ones_like(hard))
+    soft = masking.build("learned", net=net, binarize=False)(x, torch.Generator().manual_seed(0))
+    assert ((soft.weight > 0) & (soft.weight < 1)).any()
+    with pytest.raises(ValueError, match="generator"):
+        m(x, None)
+    with pytest.raises(ValueError, match="exactly one"):
+        masking.build("learned")
+    with pytest.raises(ValueError, match="run_key"):
+        masking.build("learned", run_key="nope", store_root=tmp_path)
+
+    store = RunStore(tmp_path)
+    cfg = make_config("smoke", objective="adios_mim", epochs=2, n_unlabeled=32, batch_size=32, n_labeled=40,
+                      n_test=32, width=0.25, objective_params={"n_masks": 2, "single": True}, snapshot_epochs=(1,))
+    run = pretrain(cfg, store, progress=False)
+    snap = run.load_checkpoint(1)
+    assert set(snap["modules"]) == {"masks"} and "model" in snap  # snapshots keep every module
+    for which in ("last", 1):
+        lm = masking.build("learned", run_key=run.dir.name, store_root=str(tmp_path), which=which)
+        out = lm(x, torch.Generator().manual_seed(0))
+        assert out.weight.shape == (6, 1, 32, 32)
+    c = make_config("smoke", masker="learned", masker_params={"run_key": run.dir.name, "store_root": str(tmp_path)})
+    assert c.masker == "learned"
+    with pytest.raises(ValueError, match="which"):
+        masking.build("learned", run_key=run.dir.name, store_root=str(tmp_path), which=2)
+    plain = pretrain(cfg.replace(objective="mim", objective_params={}), store, progress=False)
+    with pytest.raises((ValueError, ConfigError), match="mask network"):
+        masking.build("learned", run_key=plain.dir.name, store_root=str(tmp_path))
+
+
+def test_finetune_learns_a_trivial_task_and_validates():
+    y = torch.arange(48) % 2
+    x = (y.view(-1, 1, 1, 1) * 200 + 20).expand(48, 3, 16, 16).to(torch.uint8).clone()
+    torch.manual_seed(0)
+    model = models.build("autoencoder", width=0.25)
+    before = [p.detach().clone() for p in model.parameters()]
+    res = finetune(model, x[:32], y[:32], x[32:40], y[32:40], x[40:], y[40:], lr=1e-3, max_epochs=5, patience=5)
+    assert res["accuracy"] == 1.0 and 1 <= res["best_epoch"] <= res["epochs"] <= 5
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the input model is untouched
+    with pytest.raises(ValueError, match="lr"):
+        finetune(model, x, y, x, y, x, y, lr=0)
+    with pytest.raises(ValueError, match="train_images"):
+        finetune(model, x.float(), y, x, y, x, y)
+
+
+def test_sparsity_alpha_defaults_per_objective():
+    assert mask_objective_params("adios_simclr", {})["alpha"] == 1.0
+    assert math.isclose(mask_objective_params("adios_mim", {})["alpha"], 0.05)
