@@ -64,3 +64,16 @@ def test_probe_batch_size_keeps_the_paper_batch_and_eight_steps_for_small_sets()
     assert probe_batch_size(4000) == 512
     assert probe_batch_size(800) == 100
     assert probe_batch_size(40) == 16
+
+
+def test_heads_fitted_together_equal_heads_fitted_one_by_one():
+    from focusmim.probe import fit_linear_heads
+
+    x, y = _blobs(500, noise=3.0)
+    splits = [split_labeled(400, s) for s in (0, 1, 2)]
+    together = fit_linear_heads(x[:400], y[:400], splits, x[400:], y[400:], seeds=[0, 1, 2], lr=1e-2)
+    for s in (0, 1, 2):
+        alone = fit_linear_heads(x[:400], y[:400], [splits[s]], x[400:], y[400:], seeds=[s], lr=1e-2)[0]
+        assert alone["epochs"] == together[s]["epochs"]
+        assert alone["accuracy"] == together[s]["accuracy"]
+        assert abs(alone["val_loss"] - together[s]["val_loss"]) < 1e-5
