@@ -30,8 +30,8 @@ NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
     "smoke": dict(seeds=(0,), probe_seeds=(0, 1), ratios=(0.2, 0.5, 0.8), probe_epochs=(1, 2)),
     "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9),
                 probe_epochs=(2, 5, 10)),
-    "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4),
-                ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(10, 25, 50, 100)),
+    "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.2, 0.4, 0.6, 0.8, 0.9),
+                probe_epochs=(2, 5, 10)),
     "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4),
                   ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(50, 100, 250, 500)),
 }
