@@ -117,7 +117,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
     sweep_conds = sweep_conditions(nb.ratios)  # validated before any training
     table = compare(nb.base, STRATEGIES, seeds=nb.seeds, probe_seeds=nb.probe_seeds, raw_pixels=True,
                     store=store, title="Linear probe per masking strategy", progress=progress)
-    sweep = compare(nb.base, sweep_conds, seeds=nb.seeds, probe_seeds=nb.probe_seeds, store=store,
+    sweep = compare(nb.base, sweep_conds, seeds=nb.ablation_seeds, probe_seeds=nb.probe_seeds, store=store,
                     title="Masking-ratio sweep", progress=progress)
     for row in sweep.rows:
         strategy, ratio = row["condition"].rsplit(", ratio ", 1)

@@ -60,7 +60,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
     :data:`CONDITIONS`, with ``crop`` and ``fixed`` columns), ``crop`` and ``fixed``
     (grouped means and stds for the figures)."""
     store = store if store is not None else RunStore()
-    table = compare(nb.base, CONDITIONS, seeds=nb.seeds, probe_seeds=nb.probe_seeds, store=store,
+    table = compare(nb.base, CONDITIONS, seeds=nb.ablation_seeds, probe_seeds=nb.probe_seeds, store=store,
                     title="Augmentation and fixed masks", progress=progress)
     for row in table.rows:
         over = CONDITIONS[row["condition"]]
