@@ -247,6 +247,7 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
                                   foreground=fg))
     table.rows = accuracy_curves(runs, nb.probe_seeds, epochs)
     table.meta["seconds"] = time.perf_counter() - t0
+    table.meta["wall_time_s"] = sum(r.metrics.get("wall_time_s", 0.0) for rs in runs.values() for r in rs)
     final = [r for r in table.rows if r["epoch"] == epochs[-1]]
     return {
         "curves": table,

@@ -246,6 +246,8 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
     probe.rows = [summarise(name, rs, nb.probe_seeds, "best") for name, rs in runs.items()]
     recon = reconstructions(runs["no second disc"][0], n_show)
     errors.meta["seconds"] = probe.meta["seconds"] = time.perf_counter() - t0
+    pretrain_s = sum(r.metrics.get("wall_time_s", 0.0) for rs in runs.values() for r in rs)
+    errors.meta["wall_time_s"] = probe.meta["wall_time_s"] = pretrain_s
     return {"errors": errors, "probe": probe, "recon": recon, "runs": runs, "foreground": fg,
             "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR)}
 

@@ -69,7 +69,7 @@ def _maps(x) -> np.ndarray:
     return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 or a.max() > 1 else a.astype(np.float32)
 
 
-def foreground_gallery(images, maps: Mapping[str, object], *, n: int = 6, title: str = "") -> Figure:
+def foreground_gallery(images, maps: Mapping[str, object], *, n: int = 5, title: str = "") -> Figure:
     """Images in the first row, then one row per kind of foreground map
     (``maps``: label -> (N,1,H,W) uint8 or float), optionally each map's overlay.
 
@@ -94,7 +94,7 @@ def foreground_gallery(images, maps: Mapping[str, object], *, n: int = 6, title:
     return image_grid(rows, row_labels=["image", *maps], title=title)
 
 
-def segmentation_gallery(seg: dict, *, n: int = 6) -> Figure:
+def segmentation_gallery(seg: dict, *, n: int = 4) -> Figure:
     """Synthetic images, their ground-truth maps and rembg's maps, with each image's IoU."""
     if not seg.get("available", False):
         raise ValueError("seg has no maps (available=False); allowed: the result of segmentation_quality")
@@ -132,6 +132,8 @@ def covert_error_bars(errors, *, region: str = "foreground", paper: Mapping[str,
         marks = {k: v for k, v in marks.items() if k[0] in models}
     fig = grouped_bars(models, series, paper=marks, ylabel=f"squared error on the {region}", percent=False,
                        title="prediction error restricted to the object", figsize=(7.0, 3.8))
+    ax = fig.axes[0]
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
     if caption and meta:
         provenance_caption(fig, meta)
     return fig
