@@ -166,9 +166,14 @@ def fixed_mask_bars(res: Mapping[str, Any], meta: Mapping[str, Any] | None = Non
     return fig
 
 
-def mask_gallery(image_size: int = 96, **kwargs) -> Figure:
-    """Every masking strategy on a few real photographs (the paper's Fig. 2
-    analogue), drawn by :func:`focusmim.masking.gallery.gallery`."""
-    from focusmim.masking.gallery import example_images, gallery
+def mask_gallery(image_size: int = 96, n_images: int = 2, dpi: int = 72, **kwargs) -> Figure:
+    """Every masking strategy on ``n_images`` real photographs (the paper's Fig. 2
+    analogue), drawn by :func:`focusmim.masking.gallery.gallery` at ``dpi`` (keeps
+    the stored notebook small)."""
+    from focusmim.masking.gallery import PHOTOS, example_images, gallery
 
-    return gallery(example_images(image_size), **kwargs)
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or not 1 <= n_images <= len(PHOTOS):
+        raise ValueError(f"n_images={n_images!r} is not allowed; allowed: a whole number from 1 to {len(PHOTOS)}")
+    fig = gallery(example_images(image_size)[:n_images], **kwargs)
+    fig.set_dpi(dpi)
+    return fig
