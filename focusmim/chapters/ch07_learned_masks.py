@@ -1,0 +1,218 @@
+"""Chapter 7: learned adversarial masks (ADIOS) against FocusMIM's fixed masks.
+
+Same encoder (the paper's autoencoder), same data, same epochs for every
+condition: ADIOS masks with the reconstruction objective (``adios_mim``) and
+with SimCLR (``adios_simclr``), random patches and the masked periphery (the
+paper's ``mim``), and plain SimCLR. Each frozen encoder is probed linearly and
+with kNN on its final weights (a snapshot at the last epoch: an adversary makes the
+training loss rise when it wins, so the lowest-loss epoch is no sign of the
+best encoder). The mask networks are kept at snapshot epochs; the chapter
+draws their masks on fixed test images over training, and measures how much
+of the synthetic ground-truth object each mask covers relative to its area
+(the object affinity: 1 = no preference, > 1 = masks seek the object).
+
+Example:
+    >>> from focusmim.chapters.ch07_learned_masks import conditions, snapshot_epochs
+    >>> sorted(conditions(n_masks=3, single=True, snapshots=(1, 2)))[:2]
+    ['ADIOS masks, reconstruction', 'ADIOS masks, SimCLR']
+    >>> snapshot_epochs(100, 5)
+    (20, 40, 60, 80, 100)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from focusmim import masking
+from focusmim.chapters import register
+from focusmim.experiments import Table, compare, train_conditions
+from focusmim.runs import Run, RunStore
+
+__all__ = ["NAME", "conditions", "snapshot_epochs", "object_affinity", "mask_gallery", "compute",
+           "CHAPTER_DEFAULTS", "ADIOS_CONDITIONS", "N_GALLERY"]
+
+NAME = "07_learned_masks"
+N_GALLERY = 4  # test images in the mask gallery
+ADIOS_CONDITIONS = ("ADIOS masks, reconstruction", "ADIOS masks, SimCLR")
+# the chapter's own per-preset defaults (None in the notebook -> these)
+CHAPTER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "smoke": dict(n_masks=3, single=True, n_snapshots=2, mask_width=0.25),
+    "cpu": dict(n_masks=6, single=True, n_snapshots=5, mask_width=None),
+    "gpu": dict(n_masks=6, single=False, n_snapshots=5, mask_width=None),
+    "paper": dict(n_masks=6, single=False, n_snapshots=5, mask_width=None),
+}
+
+
+def snapshot_epochs(epochs: int, n: int) -> tuple:
+    """``n`` evenly spaced epochs ending at ``epochs`` (fewer when ``epochs < n``)."""
+    for name, v in (("epochs", epochs), ("n_snapshots", n)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r} is not allowed; allowed: a whole number >= 1")
+    return tuple(sorted({max(1, round(epochs * (i + 1) / n)) for i in range(n)}))
+
+
+def conditions(n_masks: int, single: bool, snapshots: Sequence[int],
+               mask_width: float | None = None) -> dict[str, dict[str, Any]]:
+    """condition name -> config overrides (validated later by ``Config.replace``). Every
+    condition keeps a snapshot at its last epoch (the final weights are probed)."""
+    op = {"n_masks": n_masks, "single": single}
+    if mask_width is not None:
+        op["mask_width"] = mask_width
+    snaps = tuple(snapshots)
+    last = (max(snaps),)
+    return {
+        ADIOS_CONDITIONS[0]: dict(objective="adios_mim", masker="none", objective_params=op, snapshot_epochs=snaps),
+        ADIOS_CONDITIONS[1]: dict(objective="adios_simclr", masker="none", objective_params=op,
+                                  snapshot_epochs=snaps),
+        "random patches": dict(objective="mim", masker="random_patches", snapshot_epochs=last),
+        "masked periphery": dict(objective="mim", masker="masked_periphery", snapshot_epochs=last),
+        "SimCLR, no masks": dict(objective="simclr", masker="none", snapshot_epochs=last),
+    }
+
+
+def _gt_test(cfg, n: int | None = None):
+    from focusmim.data import load_for_config
+
+    if cfg.dataset != "synthetic":
+        return None
+    data = load_for_config(cfg.replace(foreground="gt"), "test")
+    return data if n is None else data.subset(torch.arange(min(n, len(data))))
+
+
+@torch.no_grad()
+def _affinity_of(masks: torch.Tensor, fg: torch.Tensor) -> dict:
+    """masks (B,N,H,W) in [0,1], fg (B,1,H,W) in [0,1] -> per-mask coverage, area, affinity."""
+    area = masks.mean(dim=(2, 3))  # (B,N)
+    cover = (masks * fg).sum(dim=(2, 3)) / fg.sum(dim=(2, 3)).clamp_min(1e-6)  # (B,N)
+    a, c = area.mean(0), cover.mean(0)
+    aff = c / a.clamp_min(1e-6)
+    return {"area": a.tolist(), "coverage": c.tolist(), "affinity": aff.tolist(),
+            "max_affinity": float(aff.max()), "object_mask_share": float(
+                (cover.argmax(1).unsqueeze(1) == torch.arange(masks.shape[1])).float().mean(0).max())}
+
+
+def object_affinity(masks: torch.Tensor, foreground: torch.Tensor) -> dict:
+    """How much of the object each mask covers relative to its area.
+
+    ``coverage[k]`` = mean over images of (object pixels under mask k) / (object pixels),
+    ``area[k]`` = mean fraction of the image under mask k, ``affinity[k] = coverage / area``
+    (1: the mask ignores the object; > 1: it prefers the object). ``object_mask_share``:
+    how often the most frequent "object mask" (the one covering most of the object) wins.
+
+    Example:
+        >>> import torch
+        >>> fg = torch.zeros(2, 1, 8, 8); fg[..., :4, :] = 1
+        >>> m = torch.stack([fg[:, 0], 1 - fg[:, 0]], 1)
+        >>> r = object_affinity(m, fg); r["affinity"], r["max_affinity"]
+        ([2.0, 0.0], 2.0)
+    """
+    if not isinstance(masks, torch.Tensor) or masks.dim() != 4:
+        raise ValueError("masks must be a float tensor (B,N,H,W); allowed: a mask network's output")
+    if not isinstance(foreground, torch.Tensor) or foreground.shape != (masks.shape[0], 1, *masks.shape[2:]):
+        raise ValueError(f"foreground must have shape {(masks.shape[0], 1, *masks.shape[2:])}; allowed: the "
+                         f"ground-truth maps of the same images")
+    fg = foreground.float() / 255 if foreground.dtype == torch.uint8 else foreground.float()
+    return _affinity_of(masks.float(), fg)
+
+
+def _masks_of(run: Run, which, x: torch.Tensor) -> torch.Tensor:
+    from focusmim.masking.learned import load_mask_network
+
+    net = load_mask_network(run.dir.name, run.dir.parent, which)
+    return torch.cat([net(x[i:i + 256]) for i in range(0, len(x), 256)])
+
+
+def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
+    """Masks of ``n`` fixed test images at every snapshot epoch of an ADIOS run, plus the
+    object affinity at each snapshot (synthetic data only); cached in the run's folder."""
+    def compute() -> dict:
+        cfg = run.config
+        data = _gt_test(cfg)
+        if data is None:
+            from focusmim.data import load_for_config
+
+            data = load_for_config(cfg, "test")
+        x_all = data.images.float() / 255
+        epochs = list(cfg.snapshot_epochs) or [cfg.epochs]
+        out = {"epochs": epochs, "images": data.images[:n].tolist(), "masks": {}, "affinity": {}}
+        for e in epochs:
+            which = e if cfg.snapshot_epochs else "last"
+            with torch.no_grad():
+                m = _masks_of(run, which, x_all)
+            out["masks"][str(e)] = m[:n].mul(255).round().to(torch.uint8).tolist()
+            if data.foreground is not None:
+                out["affinity"][str(e)] = object_affinity(m, data.foreground)
+        return out
+
+    return run.cached_json(f"mask-gallery-n{n}.json", compute)
+
+
+@torch.no_grad()
+def fixed_mask_affinity(cfg, masker: str, seed: int = 0) -> dict | None:
+    """Object affinity of a fixed masker's loss region on the synthetic test images (reference values)."""
+    data = _gt_test(cfg)
+    if data is None:
+        return None
+    x = data.images.float() / 255
+    out = masking.build(masker)(x, torch.Generator().manual_seed(seed))
+    w = out.weight
+    return object_affinity(torch.cat([w, 1 - w], 1), data.foreground)
+
+
+# smoke only: a smaller budget so the notebook runs in about two minutes on a laptop CPU
+SMOKE_BUDGET = dict(n_unlabeled=384)
+
+
+def _budget(nb):
+    """Apply :data:`SMOKE_BUDGET` at the smoke preset (printed, and kept in ``nb.base``
+    so the saved provenance is the budget actually used)."""
+    from focusmim.config import PRESETS
+
+    if nb.preset == "smoke":  # only fields the notebook left at the preset's value
+        change = {k: v for k, v in SMOKE_BUDGET.items() if getattr(nb.base, k) == PRESETS["smoke"].get(k)}
+        if change:
+            nb.base = nb.base.replace(**change)
+            print(f"{NAME}: smoke budget {change}")
+    return nb.base
+
+
+@register(NAME)
+def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+    """Chapter 7's experiments. Notebook params (``None`` -> :data:`CHAPTER_DEFAULTS`):
+    ``n_masks``, ``single`` (ADIOS-s), ``n_snapshots``. Returns ``table`` (linear probe and
+    kNN per condition), ``affinity`` (Table: object affinity per mask source), ``galleries``
+    (ADIOS condition -> cached gallery dict) and ``runs``."""
+    store = store if store is not None else RunStore()
+    _budget(nb)
+    d = CHAPTER_DEFAULTS[nb.preset]
+    n_masks = nb.extra.get("n_masks") or d["n_masks"]
+    single = d["single"] if nb.extra.get("single") is None else nb.extra["single"]
+    n_snap = nb.extra.get("n_snapshots") or d["n_snapshots"]
+    mask_width = nb.extra.get("mask_width", d["mask_width"]) or d["mask_width"]
+    conds = conditions(n_masks, single, snapshot_epochs(nb.base.epochs, n_snap), mask_width)
+    for over in conds.values():  # validate every config before any training
+        nb.base.replace(**over)
+    table = compare(nb.base, conds, seeds=nb.seeds, probe_seeds=nb.probe_seeds, which=nb.base.epochs, raw_pixels=True,
+                    store=store, title="Learned vs fixed masks: linear probe and kNN (final weights)",
+                    progress=progress)
+    table.meta.update(n_masks=n_masks, single=single, which=f"epoch {nb.base.epochs} (final)")
+    runs = train_conditions(nb.base, {k: conds[k] for k in ADIOS_CONDITIONS}, seeds=nb.seeds[:1], store=store,
+                            progress=progress)
+    galleries = {k: mask_gallery(rs[0]) for k, rs in runs.items()}
+    aff = Table("Object affinity of the masks (coverage of the object / area; 1 = indifferent)",
+                meta=dict(table.meta))
+    for k, g in galleries.items():
+        if g["affinity"]:
+            last = g["affinity"][str(g["epochs"][-1])]
+            aff.rows.append({"condition": k, "max_affinity": last["max_affinity"],
+                             "affinity": last["affinity"], "area": last["area"], "coverage": last["coverage"],
+                             "over_epochs": [g["affinity"][str(e)]["max_affinity"] for e in g["epochs"]],
+                             "epochs": g["epochs"]})
+    for name, m in (("random patches", "random_patches"), ("masked periphery", "masked_periphery")):
+        r = fixed_mask_affinity(nb.base, m)
+        if r is not None:
+            aff.rows.append({"condition": name, "max_affinity": r["affinity"][0], "affinity": r["affinity"][:1],
+                             "area": r["area"][:1], "coverage": r["coverage"][:1]})
+    return {"table": table, "affinity": aff, "galleries": galleries, "runs": runs, "n_masks": n_masks,
+            "single": single}
