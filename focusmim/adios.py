@@ -296,7 +296,6 @@ class AdiosSimCLR(_Adversarial):
         raw = batch.raw if batch.raw is not None else batch.images
         scale = tuple(self.cfg.crop_scale) if self.cfg.crop else (1.0, 1.0)
         both = random_resized_crop(torch.cat([raw, raw]), batch.generator, scale=scale, flip=self.cfg.flip)
-        both = both.contiguous()  # grid_sample output strides make the CPU conv backward ~20x slower
         return both[: len(raw)], both[len(raw):]
 
     def loss(self, h1: torch.Tensor, v2: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
