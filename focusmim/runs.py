@@ -110,7 +110,8 @@ class Run:
 
         state = self.load_checkpoint(which, map_location=device)
         model = models.build_for_config(self.config)
-        model.load_state_dict(state["model"])
+        # best.pt and snapshots hold {"model": ...}; last.pt holds every module of the objective
+        model.load_state_dict(state["model"] if "model" in state else state["modules"]["model"])
         return model.to(device).eval()
 
     def __repr__(self) -> str:

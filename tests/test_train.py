@@ -107,3 +107,11 @@ def test_nan_loss_stops_loudly_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_
     state = run.load_checkpoint("last")
     assert state["epoch"] == 1 and not run.finished
     assert all(torch.isfinite(v).all() for v in state["modules"]["model"].values())
+
+
+def test_every_checkpoint_loads_as_a_model(tiny_cfg, tmp_path):
+    run = pretrain(tiny_cfg.replace(snapshot_epochs=(1,)), RunStore(tmp_path), progress=False)
+    x = torch.rand(2, 3, 32, 32)
+    outs = [run.load_model(which)(x)[0] for which in ("best", "last", 1)]
+    assert all(o.shape == x.shape for o in outs)
+    assert torch.equal(outs[1], run.load_model("last")(x)[0])

@@ -14,7 +14,7 @@ of the synthetic ground-truth object each mask covers relative to its area
 Example:
     >>> from focusmim.chapters.ch07_learned_masks import conditions, snapshot_epochs
     >>> sorted(conditions(n_masks=3, single=True, snapshots=(1, 2)))[:2]
-    ['ADIOS masks, reconstruction', 'ADIOS masks, SimCLR']
+    ['ADIOS masks, SimCLR', 'ADIOS masks, reconstruction']
     >>> snapshot_epochs(100, 5)
     (20, 40, 60, 80, 100)
 """
