@@ -74,7 +74,7 @@ class Notebook:
             "width": self.base.width,
             "pretraining seeds": list(self.seeds),
             "probe seeds": list(self.probe_seeds),
-            "device": torch.cuda.get_device_name() if dev == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
+            "executed on": torch.cuda.get_device_name() if dev == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
             "focusmim": focusmim.__version__,
             "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -87,7 +87,14 @@ class Notebook:
     def save(self, table: Table, name: str | None = None) -> Path:
         """Store a table under ``results/<preset>/<notebook>[-name].json`` with provenance."""
         table.meta.update(self.provenance())
-        table.meta["wall_time_s"] = self.elapsed()
+        # the budget behind the numbers is the training's: the device and wall time recorded by
+        # the runs (which may have been trained elsewhere, e.g. on a GPU, and reused here)
+        trained = sorted({str(r["device"]) for r in table.rows if r.get("device")})
+        if trained:
+            table.meta["device_name"] = " + ".join(trained)
+        train_s = sum(float(r.get("wall_time_s") or 0.0) for r in table.rows)
+        table.meta["wall_time_s"] = train_s if train_s > 0 else self.elapsed()
+        table.meta["notebook_seconds"] = self.elapsed()
         key = self.name if name is None else f"{self.name}-{name}"
         return table.save(f"{self.preset}/{key}")
 
@@ -95,8 +102,9 @@ class Notebook:
         return time.perf_counter() - self.started
 
     def finish(self) -> None:
-        print(f"{self.name}: finished in {self.elapsed():.0f} s ({self.preset} preset, {self.base.dataset}, "
-              f"{self.base.epochs} epochs, device {self.provenance()['device']})")
+        print(f"{self.name}: notebook executed in {self.elapsed():.0f} s on {self.provenance()['executed on']} "
+              f"({self.preset} preset, {self.base.dataset}, {self.base.epochs} epochs); the runs it shows record "
+              f"where they were trained and for how long (tables' 'device' and 'wall_time_s')")
 
 
 def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None = None,

@@ -207,7 +207,8 @@ def _held_out_decorrelation(model: torch.nn.Module, held: torch.Tensor, device: 
 
 
 def _provenance(device: torch.device) -> dict:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU {platform.machine()} ({torch.get_num_threads()} threads)")
     return {
         "device": str(device),
         "device_name": name,

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Execute chapters on this CPU (at the cpu preset, or from stored GPU runs) into notebooks/ (the book's rendered pages), with the
+# book's run store (results/store: configs, metrics and cached evaluations are committed, weights are not).
+# Chapters 04, 05 and 07 need ground-truth object masks, so they run on the synthetic images; 03 and 06 on CIFAR-10.
+set -u
+cd "$(dirname "$0")/.."
+export FOCUSMIM_RUNS=$PWD/results/store MPLBACKEND=Agg
+unset FOCUSMIM_PRESET FOCUSMIM_RESULTS
+run() { local nb=$1; shift; echo "== $nb $(date +%T)"; papermill "notebooks/$nb.ipynb" "notebooks/$nb.ipynb" "$@" --log-level WARNING || echo "FAILED $nb"; echo "== done $nb $(date +%T)"; }
+for nb in "$@"; do
+  case $nb in
+    03_augmentation) run $nb -p preset cpu ;;
+    04_object_loss|05_covert_attention|07_learned_masks) run $nb -p preset cpu -p dataset synthetic -y "seeds: [0]" ;;
+    06_architectures) run $nb -p preset cpu -y "seeds: [0]" ;;
+    # chapters 01 and 02 render the runs trained on the GPU (scripts/device_precompute.sh) from the store
+    01_masking_strategy|02_decorrelation) run $nb -p preset gpu ;;
+  esac
+done
