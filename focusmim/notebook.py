@@ -98,6 +98,19 @@ class Notebook:
         key = self.name if name is None else f"{self.name}-{name}"
         return table.save(f"{self.preset}/{key}")
 
+    def shrink_for_smoke(self, budget: dict[str, Any], label: str | None = None) -> Config:
+        """At the smoke preset only, apply a chapter's smaller ``budget`` (Config fields) to
+        the fields the notebook left at the preset's value; printed, and kept in ``self.base``
+        so the saved provenance is the budget actually used. Returns ``self.base``."""
+        from focusmim.config import PRESETS
+
+        if self.preset == "smoke":
+            change = {k: v for k, v in budget.items() if getattr(self.base, k) == PRESETS["smoke"].get(k)}
+            if change:
+                self.base = self.base.replace(**change)
+                print(f"{label or self.name}: smoke budget {change}")
+        return self.base
+
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
@@ -135,11 +148,11 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
     return nb
 
 
-def load_tables(name: str) -> dict[str, Table]:
-    """Every stored table whose file name starts with ``name``, best budget first:
-    preset -> Table."""
+def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
+    """The stored table ``name`` of every preset that has one, largest budget first:
+    preset -> Table (from ``root``, default :func:`~focusmim.experiments.results_dir`)."""
     out = {}
-    root = results_dir()
+    root = Path(root) if root is not None else results_dir()
     for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):
         p = root / preset / f"{name}.json"
         if p.exists():

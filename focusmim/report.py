@@ -95,22 +95,10 @@ def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:
                     for p in d.glob("*.json")}) if root.exists() else []
     out = {}
     for name in names:
-        tables = load_tables(name) if root == results_dir() else _load_from(root, name)
+        tables = load_tables(name, root)
         if tables:
             preset = next(iter(tables))
             out[name] = (preset, tables[preset])
-    return out
-
-
-def _load_from(root: Path, name: str) -> dict[str, Table]:
-    import json
-
-    out = {}
-    for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):
-        p = root / preset / f"{name}.json"
-        if p.exists():
-            d = json.loads(p.read_text())
-            out[preset] = Table(d["title"], d["rows"], d.get("meta", {}))
     return out
 
 

@@ -115,16 +115,8 @@ SMOKE_BUDGET = dict(width=0.25, n_unlabeled=256, n_labeled=200, n_test=200)
 
 
 def _budget(nb):
-    """Apply :data:`SMOKE_BUDGET` at the smoke preset (printed, and kept in ``nb.base``
-    so the saved provenance is the budget actually used)."""
-    from focusmim.config import PRESETS
-
-    if nb.preset == "smoke":  # only fields the notebook left at the preset's value
-        change = {k: v for k, v in SMOKE_BUDGET.items() if getattr(nb.base, k) == PRESETS["smoke"].get(k)}
-        if change:
-            nb.base = nb.base.replace(**change)
-            print(f"{NAME}: smoke budget {change}")
-    return nb.base
+    """The chapter's budget: :data:`SMOKE_BUDGET` applies at the smoke preset only."""
+    return nb.shrink_for_smoke(SMOKE_BUDGET, NAME)
 
 
 @register(NAME)
