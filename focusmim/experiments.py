@@ -28,7 +28,7 @@ from focusmim.probe import evaluate, raw_pixel_baseline
 from focusmim.runs import Run, RunStore
 from focusmim.train import pretrain
 
-__all__ = ["Table", "compare", "train_conditions", "results_dir", "provenance", "mean_std"]
+__all__ = ["Table", "compare", "train_conditions", "results_dir", "provenance", "mean_std", "training_budget"]
 
 
 def results_dir() -> Path:
@@ -126,7 +126,21 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
                            "accuracy_std": res["accuracy_std"], "knn": res.get("knn_accuracy"),
                            "epochs": 0, "wall_time_s": 0.0})
     table.meta["seconds"] = time.perf_counter() - t0
+    table.meta.update(training_budget(table.rows))
     return table
+
+
+def training_budget(rows: Sequence[dict]) -> dict:
+    """Where and for how long the rows' runs were trained (they may have been trained
+    elsewhere, e.g. on a GPU, and reused here): ``device_name`` and ``wall_time_s``."""
+    out = {}
+    trained = sorted({str(r["device"]) for r in rows if r.get("device")})
+    if trained:
+        out["device_name"] = " + ".join(trained)
+    secs = sum(float(r.get("wall_time_s") or 0.0) for r in rows)
+    if secs > 0:
+        out["wall_time_s"] = secs
+    return out
 
 
 def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best") -> dict:

@@ -21,7 +21,7 @@ import torch
 
 import focusmim
 from focusmim.config import Config, make_config, resolve_device, resolve_preset
-from focusmim.experiments import Table, results_dir
+from focusmim.experiments import Table, results_dir, training_budget
 
 __all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK"]
 
@@ -87,13 +87,9 @@ class Notebook:
     def save(self, table: Table, name: str | None = None) -> Path:
         """Store a table under ``results/<preset>/<notebook>[-name].json`` with provenance."""
         table.meta.update(self.provenance())
-        # the budget behind the numbers is the training's: the device and wall time recorded by
-        # the runs (which may have been trained elsewhere, e.g. on a GPU, and reused here)
-        trained = sorted({str(r["device"]) for r in table.rows if r.get("device")})
-        if trained:
-            table.meta["device_name"] = " + ".join(trained)
-        train_s = sum(float(r.get("wall_time_s") or 0.0) for r in table.rows)
-        table.meta["wall_time_s"] = train_s if train_s > 0 else self.elapsed()
+        # the budget behind the numbers is the training's, recorded by the runs themselves
+        table.meta["wall_time_s"] = self.elapsed()
+        table.meta.update(training_budget(table.rows))
         table.meta["notebook_seconds"] = self.elapsed()
         key = self.name if name is None else f"{self.name}-{name}"
         return table.save(f"{self.preset}/{key}")
