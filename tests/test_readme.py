@@ -1,0 +1,22 @@
+"""The README's first code block holds the two commands a new user runs; CI runs the second."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commands():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_readme_opens_with_the_main_job_and_the_test_command():
+    main, tests = _commands()
+    assert "pip install -r requirements.txt" in main and "python -m focusmim run" in main
+    assert "pip install -r requirements.txt" in tests and "pytest tests focusmim notebooks --nbval-lax" in tests
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "sed -n 2p" in ci and 'eval "$cmd"' in ci
