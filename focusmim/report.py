@@ -114,6 +114,18 @@ def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _final_rows(rows: list[dict]) -> list[dict]:
+    """Rows of tables that track a condition over training (an ``epoch`` column) reduced
+    to the last epoch of each condition; other tables unchanged."""
+    last: dict[str, dict] = {}
+    for r in rows:
+        if "epoch" not in r:
+            return rows
+        if r["condition"] not in last or r["epoch"] > last[r["condition"]]["epoch"]:
+            last[r["condition"]] = r
+    return list(last.values())
+
+
 def summary_markdown(root: str | Path | None = None) -> str:
     """The results page as markdown (see :func:`write_summary`)."""
     tables = collect(root)
@@ -130,7 +142,7 @@ def summary_markdown(root: str | Path | None = None) -> str:
             "|---|---|---|---|---|"]
     values_by_preset: dict[str, dict[str, dict[str, float]]] = {}
     for name, (preset, t) in tables.items():
-        for r in t.rows:
+        for r in _final_rows(t.rows):
             for col, v in r.items():
                 if col.endswith("_mean") and isinstance(v, (int, float)):
                     values_by_preset.setdefault(preset, {}).setdefault(col, {}).setdefault(r["condition"], v)
