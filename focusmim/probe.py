@@ -150,6 +150,7 @@ def fit_linear_heads(
     tr_idx = torch.stack([tr.to(device) for tr, _ in splits])  # (S, n_tr)
     va_idx = torch.stack([va.to(device) for _, va in splits])
     S = len(seeds)
+    xv, yv = x[va_idx], y[va_idx].reshape(-1)  # validation features gathered once, not every epoch
     best = [math.inf] * S
     best_state = [None] * S
     best_epoch, wait, stopped_at = [0] * S, [0] * S, [0] * S
@@ -166,8 +167,8 @@ def fit_linear_heads(
             loss.backward()
             opt.step()
         with torch.no_grad():
-            vlog = torch.baddbmm(b.unsqueeze(1), x[va_idx], w)
-            vloss = F.cross_entropy(vlog.reshape(-1, classes), y[va_idx].reshape(-1), reduction="none")
+            vlog = torch.baddbmm(b.unsqueeze(1), xv, w)
+            vloss = F.cross_entropy(vlog.reshape(-1, classes), yv, reduction="none")
             vloss = vloss.view(S, -1).mean(1).tolist()
         for s in range(S):
             if stopped_at[s]:
