@@ -166,6 +166,8 @@ def summary_markdown(root: str | Path | None = None) -> str:
     if low:
         out += ["", "Tables at a small budget (smoke: synthetic images; cpu: CIFAR-10 for minutes) test the "
                 "pipeline, not the paper: their verdicts say little. Small-budget tables: " + ", ".join(low) + "."]
+    out += ["", "Where a claim does not hold, {doc}`findings` says what we checked (bugs, learning rate, "
+            "ratio, resolution, budget) before writing it down."]
     return "\n".join(out) + "\n"
 
 
