@@ -23,7 +23,7 @@ register = REGISTRY.register
 build = REGISTRY.build
 available = REGISTRY.names
 
-__all__ = ["REGISTRY", "register", "build", "available", "build_for_config", "flops", "count_parameters"]
+__all__ = ["REGISTRY", "register", "build", "available", "build_for_config", "flops", "count_parameters", "size_pair"]
 
 # Models that map images to (recon, z) and can be pretrained as ``cfg.model``.
 BACKBONES = ("autoencoder", "convnext_fcmae")
@@ -59,6 +59,26 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> i
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
+def size_pair(image_size, multiple: int = 1) -> tuple[int, int]:
+    """``(H, W)`` from a square side or an ``(H, W)`` pair, each side a positive multiple of ``multiple``.
+
+    Example:
+        >>> size_pair(96), size_pair((32, 64), 8)
+        ((96, 96), (32, 64))
+    """
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        h = w = image_size
+    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
+        h, w = image_size
+    else:
+        raise ValueError(f"image_size={image_size!r} is not allowed; allowed: an int or an (H, W) pair")
+    for v in (h, w):
+        if isinstance(v, bool) or not isinstance(v, int) or v < multiple or v % multiple:
+            raise ValueError(f"image_size={image_size!r} is not allowed; allowed: sides that are multiples of "
+                             f"{multiple}, at least {multiple}")
+    return int(h), int(w)
+
+
 def flops(model: torch.nn.Module, image_size: int | tuple[int, int] = 96, *, part: str = "forward",
           batch_size: int = 1) -> int:
     """FLOPs per image of one forward pass, counted by ``torch.utils.flop_counter``.
@@ -83,12 +103,7 @@ def flops(model: torch.nn.Module, image_size: int | tuple[int, int] = 96, *, par
 
     if part not in ("forward", "encoder", "forward_backward"):
         raise ValueError(f"part={part!r} is not allowed; allowed: 'forward', 'encoder', 'forward_backward'")
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        h = w = image_size
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        h, w = image_size
-    else:
-        raise ValueError(f"image_size={image_size!r} is not allowed; allowed: an int or an (H, W) pair")
+    h, w = size_pair(image_size)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not allowed; allowed: a whole number >= 1")
     p = next(model.parameters(), None)

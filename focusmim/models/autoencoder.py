@@ -162,18 +162,9 @@ class ResidualAutoencoder(nn.Module):
 
 
 def _size_pair(image_size) -> tuple[int, int]:
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        h = w = image_size
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        h, w = image_size
-    else:
-        raise ValueError(f"image_size={image_size!r} is not allowed; allowed: an int or an (H, W) pair")
-    for v in (h, w):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 8 or v % 8:
-            raise ValueError(
-                f"image_size={image_size!r} is not allowed; allowed: sides that are multiples of 8, at least 8"
-            )
-    return int(h), int(w)
+    from focusmim.models import size_pair
+
+    return size_pair(image_size, 8)
 
 
 def _check_input(x: torch.Tensor, multiple: int) -> None:

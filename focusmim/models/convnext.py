@@ -168,12 +168,9 @@ class ConvNeXtFCMAE(nn.Module):
 
     def latent_shape(self, image_size: int | tuple[int, int]) -> tuple[int, int, int]:
         """``(C, h, w)`` of ``z`` for a square side or an ``(H, W)`` pair."""
-        if isinstance(image_size, int) and not isinstance(image_size, bool):
-            h = w = image_size
-        elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-            h, w = image_size
-        else:
-            raise ValueError(f"image_size={image_size!r} is not allowed; allowed: an int or an (H, W) pair")
+        from focusmim.models import size_pair
+
+        h, w = size_pair(image_size)
         if self.grid is not None:
             return (self.dims[-1], self.grid, self.grid)
         if h % self.patch or w % self.patch or h < 1 or w < 1:
