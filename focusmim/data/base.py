@@ -237,3 +237,18 @@ def finish(ds: ImageSet, *, image_size: int | None, n: int | None, seed: int) ->
         fg = None if ds.foreground is None else resize_uint8(ds.foreground, image_size)
         ds = ImageSet(resize_uint8(ds.images, image_size), ds.labels, ds.classes, fg, ds.name)
     return ds
+
+
+def native_then_resized(name: str, split: str, ds, *, image_size, n, seed, source, cache_dir):
+    """A dataset decoded at its native size (``ds``), subset and resized to ``image_size``
+    (cached under its own key when a resize is needed)."""
+    if image_size is None or image_size == ds.image_size:
+        return finish(ds, image_size=None, n=n, seed=seed)
+    key = cache_key(name, split, f"{image_size}px", f"n{n or 'all'}", f"seed{seed}", source)
+    return cached(key, lambda: finish(ds, image_size=image_size, n=n, seed=seed), cache_dir)
+
+
+def default_download_root(cache_dir) -> Path:
+    """Where torchvision downloads go when no root is given: ``<cache>/torchvision``."""
+    base = default_cache_dir() if cache_dir in (None, False, True) else Path(cache_dir)
+    return base / "torchvision"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, finish
+from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
 
 __all__ = ["load_cifar10", "find_root", "decode_folder"]
 
@@ -92,7 +92,7 @@ def load_cifar10(split, *, image_size=None, root=None, download=False, n=None, s
         source = f"folder:{tree.resolve()}"
         raw = lambda: decode_folder(tree / folder_split)  # noqa: E731
     else:
-        tv_root = Path(root).expanduser() if root is not None else _default_download_root(cache_dir)
+        tv_root = Path(root).expanduser() if root is not None else default_download_root(cache_dir)
         if not download and not (tv_root / "cifar-10-batches-py").is_dir():
             raise ValueError(
                 f"CIFAR-10 not found (root={root!r}); allowed: root= (or $FOCUSMIM_DATA) pointing at an ImageFolder "
@@ -104,17 +104,8 @@ def load_cifar10(split, *, image_size=None, root=None, download=False, n=None, s
     ds = cached(cache_key("cifar10", folder_split, "native", source), raw, cache_dir)
     if split == "unlabeled":
         ds = ImageSet(ds.images, torch.full_like(ds.labels, -1), ds.classes, None, ds.name)
-    if image_size is None or image_size == ds.image_size:
-        return finish(ds, image_size=None, n=n, seed=seed)
-    key = cache_key("cifar10", split, f"{image_size}px", f"n{n or 'all'}", f"seed{seed}", source)
-    return cached(key, lambda: finish(ds, image_size=image_size, n=n, seed=seed), cache_dir)
-
-
-def _default_download_root(cache_dir) -> Path:
-    from .base import default_cache_dir
-
-    base = default_cache_dir() if cache_dir in (None, False, True) else Path(cache_dir)
-    return base / "torchvision"
+    return native_then_resized("cifar10", split, ds, image_size=image_size, n=n, seed=seed, source=source,
+                               cache_dir=cache_dir)
 
 
 from . import REGISTRY  # noqa: E402

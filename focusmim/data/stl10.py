@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, finish
+from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
 
 __all__ = ["load_stl10", "find_root", "read_split"]
 
@@ -107,21 +107,12 @@ def load_stl10(split, *, image_size=None, root=None, download=False, n=None, see
     if base is None:
         if not download:
             raise ValueError(f"STL-10 not found (root={root!r}). " + _HOW)
-        base = Path(root).expanduser() if root is not None else _default_download_root(cache_dir)
+        base = Path(root).expanduser() if root is not None else default_download_root(cache_dir)
     source = str(base.resolve())
     raw = lambda: read_split(base, split, download)  # noqa: E731
     ds = cached(cache_key("stl10", split, "native", source), raw, cache_dir)
-    if image_size is None or image_size == ds.image_size:
-        return finish(ds, image_size=None, n=n, seed=seed)
-    key = cache_key("stl10", split, f"{image_size}px", f"n{n or 'all'}", f"seed{seed}", source)
-    return cached(key, lambda: finish(ds, image_size=image_size, n=n, seed=seed), cache_dir)
-
-
-def _default_download_root(cache_dir) -> Path:
-    from .base import default_cache_dir
-
-    base = default_cache_dir() if cache_dir in (None, False, True) else Path(cache_dir)
-    return base / "torchvision"
+    return native_then_resized("stl10", split, ds, image_size=image_size, n=n, seed=seed, source=source,
+                               cache_dir=cache_dir)
 
 
 from . import REGISTRY  # noqa: E402
