@@ -184,6 +184,17 @@ class _Adversarial:
         self._last_k = k.view(B, 1, 1, 1).expand(B, 1, *masks.shape[2:])
         return masks.gather(1, self._last_k)
 
+    def mask_step(self, loss: torch.Tensor, masks: torch.Tensor, adv: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step of the mask network: maximise the encoder's loss ``adv`` minus the
+        sparsity penalty (call with the encoder frozen); returns the step's logged values."""
+        sparsity = adios_sparsity(masks, self.p["alpha"])
+        mask_loss = sparsity - adv
+        self.mask_opt.zero_grad(set_to_none=True)
+        mask_loss.backward()
+        self.mask_opt.step()
+        return {"loss": loss.detach(), "mask_objective": (adv - sparsity).detach(), "sparsity": sparsity.detach(),
+                "mask_area_min": masks.detach().mean(dim=(2, 3)).min()}
+
     def reselect(self, masks: torch.Tensor) -> torch.Tensor:
         """The previous :meth:`select` choice applied to freshly computed ``masks``."""
         return masks if getattr(self, "_last_k", None) is None else masks.gather(1, self._last_k)
@@ -229,13 +240,7 @@ class AdiosMIM(_Adversarial):
             masks = self.masknet(x)
             chosen = self.reselect(masks)
             adv = self.loss(x, chosen)
-            sparsity = adios_sparsity(masks, self.p["alpha"])
-            mask_loss = sparsity - adv
-            self.mask_opt.zero_grad(set_to_none=True)
-            mask_loss.backward()
-            self.mask_opt.step()
-        return {"loss": loss.detach(), "mask_objective": (adv - sparsity).detach(), "sparsity": sparsity.detach(),
-                "mask_area_min": masks.detach().mean(dim=(2, 3)).min()}
+            return self.mask_step(loss, masks, adv)
 
 
 class Projector(nn.Sequential):
@@ -329,13 +334,7 @@ class AdiosSimCLR(_Adversarial):
             masks = self.masknet(v2)
             chosen = self.reselect(masks)
             adv = self.loss(h1, v2, chosen)
-            sparsity = adios_sparsity(masks, self.p["alpha"])
-            mask_loss = sparsity - adv
-            self.mask_opt.zero_grad(set_to_none=True)
-            mask_loss.backward()
-            self.mask_opt.step()
-        return {"loss": loss.detach(), "mask_objective": (adv - sparsity).detach(), "sparsity": sparsity.detach(),
-                "mask_area_min": masks.detach().mean(dim=(2, 3)).min()}
+            return self.mask_step(loss, masks, adv)
 
 
 
