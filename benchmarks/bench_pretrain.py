@@ -252,6 +252,8 @@ def parse(argv=None):
                    help=f"any of {', '.join(ref.STRATEGIES)}, or 'all'")
     p.add_argument("--compile", action="store_true", help="torch.compile focusmim's model (slow to compile on CPU)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast + channels_last for focusmim (cuda only)")
+    p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast for focusmim on the CPU "
+                   "(Config.cpu_amp; for CPUs with native bf16 such as AVX512-BF16; the reference stays fp32)")
     p.add_argument("--quick", action="store_true", help="smoke test: 32 px, 2+1 steps, one strategy")
     p.add_argument("--no-reference", action="store_true", help="time focusmim only")
     p.add_argument("--no-covariance", action="store_true", help="skip the reference with its diagnostic")
@@ -305,11 +307,12 @@ def main(argv=None) -> dict:
     name = device_name(device)
     print(f"device: {name}; torch {torch.__version__}; batch {args.batch_size}; focusmim {args.warmup}+{args.steps} "
           f"steps, reference {args.ref_warmup}+{args.ref_steps} steps with {args.ref_workers} workers; "
-          f"amp={args.amp and cuda} compile={args.compile}", flush=True)
+          f"amp={args.amp and cuda} cpu_bf16={args.cpu_bf16 and not cuda} compile={args.compile}", flush=True)
     result = {"device": str(device), "device_name": name, "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d %H:%M"), "batch_size": args.batch_size, "steps": args.steps,
               "warmup": args.warmup, "ref_steps": args.ref_steps, "ref_warmup": args.ref_warmup,
               "ref_workers": args.ref_workers, "amp": bool(args.amp and cuda), "compile": args.compile,
+              "cpu_bf16": bool(args.cpu_bf16 and not cuda),
               "threads": torch.get_num_threads(), "sizes": {}}
     if cuda:
         peak = bf16_peak(device)
@@ -323,7 +326,8 @@ def main(argv=None) -> dict:
         print(f"\n== {size} px: {fl / 1e9:.3f} GFLOP per image (forward + backward)", flush=True)
         for strategy in args.strategies:
             cfg = make_config("smoke", image_size=size, width=1.0, masker=strategy, batch_size=args.batch_size,
-                              device=str(device), amp=bool(args.amp and cuda), compile=args.compile)
+                              device=str(device), amp=bool(args.amp and cuda) or args.cpu_bf16,
+                              cpu_amp=args.cpu_bf16 and not cuda, compile=args.compile)
             row = {"focusmim": time_focusmim(pool, cfg, args.steps, args.warmup, device)}
             fm = row["focusmim"]
             fm["flop_per_s"] = fm["images_per_s"] * fl

@@ -220,7 +220,7 @@ class AdiosMIM(_Adversarial):
         """Masked MSE of the reconstructions of ``x`` hidden by each of ``masks`` (B,N',H,W)."""
         n = masks.shape[1]
         inputs = apply_masks(x, masks, "mean")
-        with autocast(x.device, self.cfg.amp):
+        with autocast(x.device, self.cfg):
             recon, _ = self.model(inputs)
         target = x.unsqueeze(1).expand(-1, n, -1, -1, -1).reshape_as(inputs)
         return masked_mse(recon.float(), target, masks.reshape(-1, 1, *x.shape[2:]), strict=False)
@@ -292,7 +292,7 @@ class AdiosSimCLR(_Adversarial):
         return out
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        with autocast(x.device, self.cfg.amp):
+        with autocast(x.device, self.cfg):
             z = self.model.encode(x)
         return self.projector(z.float())
 

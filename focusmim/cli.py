@@ -39,11 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--epochs", type=int, default=None)
     pre.add_argument("--dataset", default=None)
     pre.add_argument("--n-unlabeled", type=int, default=None)
+    maps = sub.add_parser("maps", help="compute and cache rembg foreground maps of a preset's pretraining "
+                                       "images and first test images (chapters 04-05 on real images)")
+    maps.add_argument("--preset", default=None)
+    maps.add_argument("--dataset", default=None)
+    maps.add_argument("--n-unlabeled", type=int, default=None)
+    maps.add_argument("--split", choices=["unlabeled", "test"], default="unlabeled",
+                      help="unlabeled: the pretraining images (as chapter 04 trains on them); test: the first "
+                           "--n-test test images (as chapter 05 measures its errors on them)")
+    maps.add_argument("--n-test", type=int, default=1024)
+    maps.add_argument("--workers", type=int, default=None, help="onnxruntime threads (default: all cores)")
     summ = sub.add_parser("summary", help="write the book's results page from the stored tables")
     summ.add_argument("--out", default="book/results.md", help="markdown file to write (default: book/results.md)")
     args = parser.parse_args(argv)
     if args.command == "precompute":
         return _precompute(args)
+    if args.command == "maps":
+        return _maps(args)
     if args.command == "summary":
         from focusmim.report import write_summary
 
@@ -89,6 +101,27 @@ def _precompute(args) -> int:
         nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled)
         chapters.compute(name, nb)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def _maps(args) -> int:
+    import time
+
+    import torch
+
+    from focusmim import segment
+    from focusmim.config import make_config
+    from focusmim.data import load_for_config
+
+    cfg = make_config(args.preset, dataset=args.dataset, n_unlabeled=args.n_unlabeled, foreground="rembg")
+    t0 = time.perf_counter()
+    ds = load_for_config(cfg.replace(foreground="none"), args.split)
+    if args.split == "test":
+        ds = ds.subset(torch.arange(min(args.n_test, len(ds))))
+    out = segment.attach_foreground(ds, cfg, workers=args.workers, drop=args.split == "unlabeled")
+    n = len(ds)
+    print(f"maps: {cfg.dataset} {args.split}, {n} images -> {len(out)} kept, {time.perf_counter() - t0:.0f} s",
+          flush=True)
     return 0
 
 

@@ -199,9 +199,10 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
 
 @torch.no_grad()
 def _held_out_decorrelation(model: torch.nn.Module, held: torch.Tensor, device: torch.device) -> float:
+    from focusmim.probe import features
+
     model.eval()
-    z = torch.cat([model.encode(held[i:i + 128].to(device).float().div_(255)).float().cpu()
-                   for i in range(0, len(held), 128)])
+    z = features(model.encode, held, device=device).cpu()
     model.train()
     return decorrelation(z)
 

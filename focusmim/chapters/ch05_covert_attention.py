@@ -131,10 +131,16 @@ def _ratio(cfg) -> float:
 def _test_batch(cfg, n: int):
     from focusmim.data import load_for_config
 
-    ds = load_for_config(cfg, "test")
-    if ds.foreground is None:
+    if cfg.foreground not in ("gt", "rembg"):
         raise ValueError(f"the run's config has foreground={cfg.foreground!r}; allowed: 'gt' or 'rembg' "
                          "(the error is measured on the foreground)")
+    if cfg.foreground == "gt":
+        ds = load_for_config(cfg, "test")
+    else:  # rembg maps for the first n test images only (not the whole split: u2netp is slow on a CPU)
+        from focusmim import segment
+
+        ds = load_for_config(cfg.replace(foreground="none"), "test")
+        ds = segment.attach_foreground(ds.subset(torch.arange(min(n, len(ds)))), cfg, drop=False, progress=False)
     n = min(n, len(ds))
     return ds.images[:n].float() / 255.0, ds.foreground[:n].float() / 255.0
 
