@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=int, default=None)
     run.add_argument("--image-size", type=int, default=None)
     run.add_argument("--device", default=None)
+    run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on the CPU too (CPUs with native bf16)")
     run.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds")
     run.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--strategies", nargs="+", default=list(MAIN_CONDITIONS), choices=list(MAIN_CONDITIONS),
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset = resolve_preset(args.preset)
         base = make_config(preset, dataset=args.dataset, epochs=args.epochs, image_size=args.image_size,
-                           device=args.device)
+                           device=args.device, cpu_amp=True if args.cpu_amp else None)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

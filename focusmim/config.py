@@ -75,6 +75,9 @@ class Config:
     ratio: float | None = None  # None: the masker's default (paper: 0.6 patches, 0.8 periphery)
     masker_params: dict = field(default_factory=dict)  # extra keyword arguments of the masker
     foreground: str = "none"  # none | gt (synthetic ground truth) | rembg
+    # with foreground maps loaded: weight the loss by them (True), or only use them to select the
+    # pretraining images (False: rembg's filter drops the images without an object, the loss covers everything)
+    foreground_loss: bool = True
     # augmentation
     crop: bool = True
     crop_scale: tuple = (0.08, 1.0)
@@ -134,8 +137,11 @@ class Config:
         d = self.to_dict()
         for k in ("device", "data_root", "download"):
             d.pop(k)
-        if not d["cpu_amp"]:  # added after the first stored runs: at its default it leaves their keys alone
+        # added after the first stored runs: at their defaults they leave those runs' keys alone
+        if not d["cpu_amp"]:
             d.pop("cpu_amp")
+        if d["foreground_loss"]:
+            d.pop("foreground_loss")
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -204,7 +210,7 @@ class Config:
                 f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "
                 f"allowed for dataset={self.dataset!r}: 'none', 'rembg'"
             )
-        for name in ("amp", "compile", "cpu_amp"):
+        for name in ("amp", "compile", "cpu_amp", "foreground_loss"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed; allowed: True, False")
         _check_device(self.device)

@@ -73,7 +73,7 @@ class MIM:
     def step(self, batch: Batch) -> dict[str, torch.Tensor]:
         out = self.masker(batch.images, batch.generator, index=batch.index, foreground=batch.foreground)
         weight = out.weight
-        if self.cfg.foreground != "none" and batch.foreground is not None:
+        if self.cfg.foreground != "none" and self.cfg.foreground_loss and batch.foreground is not None:
             weight = masking.apply_foreground(weight, batch.foreground)
         with autocast(batch.images.device, self.cfg):
             recon, _ = self.model(out.inputs)

@@ -41,8 +41,10 @@ def test_conditions_pair_each_strategy_with_both_losses():
     c = ch04.conditions("rembg")
     assert len(c) == 4
     for strategy, over in ch04.STRATEGIES.items():
-        assert c[f"{strategy}, loss on everything"] == dict(over, foreground="none")
+        # both train on the images rembg's filter keeps; only the object loss is weighted by the maps
+        assert c[f"{strategy}, loss on everything"] == dict(over, foreground="rembg", foreground_loss=False)
         assert c[f"{strategy}, loss on the object"] == dict(over, foreground="rembg")
+        assert ch04.conditions("gt")[f"{strategy}, loss on everything"] == dict(over, foreground="none")
     with pytest.raises(ValueError, match="foreground"):
         ch04.conditions("none")
     p = ch05.probe_conditions("gt")

@@ -39,6 +39,8 @@ def test_env_preset_and_auto(monkeypatch):
         (dict(device="tpu"), ["device='tpu'", "'cpu'"]),
         (dict(snapshot_epochs=(5,), epochs=2), ["snapshot_epochs", "epochs=2"]),
         (dict(objective="dino"), ["objective='dino'", "'mim'"]),
+        (dict(cpu_amp="yes"), ["cpu_amp='yes'", "True, False"]),
+        (dict(foreground_loss=1), ["foreground_loss=1", "True, False"]),
     ],
 )
 def test_bad_values_name_the_parameter_and_the_allowed_values(override, words):
@@ -63,6 +65,10 @@ def test_key_is_stable_and_sensitive():
     assert a.key() != a.replace(masker="masked_periphery").key()
     # where the files live does not change the run
     assert a.key() == Config.from_dict({**a.to_dict(), "data_root": "/somewhere"}).key()
+    # fields added later change the key only away from their defaults (stored runs keep theirs)
+    assert a.key() == a.replace(cpu_amp=False, foreground_loss=True).key()
+    assert a.key() != a.replace(cpu_amp=True).key()
+    assert a.key() != a.replace(foreground_loss=False).key()
 
 
 def test_roundtrip_and_paper_lrs():

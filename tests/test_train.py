@@ -115,3 +115,24 @@ def test_every_checkpoint_loads_as_a_model(tiny_cfg, tmp_path):
     outs = [run.load_model(which)(x)[0] for which in ("best", "last", 1)]
     assert all(o.shape == x.shape for o in outs)
     assert torch.equal(outs[1], run.load_model("last")(x)[0])
+
+
+def test_foreground_loss_false_uses_the_maps_only_to_select_images():
+    """foreground_loss=False: same loss as without maps; True: the loss is weighted by them."""
+    from focusmim.models import build
+    from focusmim.objectives import Batch
+
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fg = torch.zeros(4, 1, 32, 32)
+    fg[..., 8:24, 8:24] = 1.0
+    losses = {}
+    for name, over in {"none": dict(foreground="none"), "select": dict(foreground="gt", foreground_loss=False),
+                       "object": dict(foreground="gt")}.items():
+        cfg = make_config("smoke", masker="none", **over)
+        torch.manual_seed(0)
+        model = build("autoencoder", width=0.25)
+        g = torch.Generator().manual_seed(1)
+        out = MIM(cfg, model).step(Batch(images=x, foreground=fg, index=torch.arange(4), generator=g, raw=x))
+        losses[name] = float(out["loss"])
+    assert losses["select"] == losses["none"]
+    assert losses["object"] != losses["none"]

@@ -109,8 +109,11 @@ def conditions(foreground: str) -> dict[str, dict]:
     if foreground not in FOREGROUND_CHOICES:
         raise ValueError(f"foreground={foreground!r} is not allowed; allowed: 'gt', 'rembg'")
     out = {}
+    # with rembg's maps the paper's filter selects the pretraining images; both losses train on the same
+    # selection (the maps then only choose images for 'everything'); ground-truth maps select nothing
+    everything = dict(foreground="rembg", foreground_loss=False) if foreground == "rembg" else dict(foreground="none")
     for strategy, over in STRATEGIES.items():
-        out[f"{strategy}, loss on everything"] = dict(over, foreground="none")
+        out[f"{strategy}, loss on everything"] = dict(over, **everything)
         out[f"{strategy}, loss on the object"] = dict(over, foreground=foreground)
     return out
 
