@@ -276,8 +276,9 @@ def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, devic
     cfg = run.config
     device = torch.device(device or resolve_device(cfg.device))
     model = run.load_model(which, device=str(device))
-    train = load_for_config(cfg, "train")
-    test = load_for_config(cfg, "test")
+    # the probe's splits are never filtered and never need foreground maps
+    train = load_for_config(cfg.replace(foreground="none"), "train")
+    test = load_for_config(cfg.replace(foreground="none"), "test")
     t0 = time.perf_counter()
     ftr = features(model.encode, train.images, device=device, amp=cfg.amp)
     fte = features(model.encode, test.images, device=device, amp=cfg.amp)
@@ -294,8 +295,8 @@ def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: s
     from focusmim.data import load_for_config
 
     device = torch.device(device or resolve_device(cfg.device))
-    train = load_for_config(cfg, "train")
-    test = load_for_config(cfg, "test")
+    train = load_for_config(cfg.replace(foreground="none"), "train")
+    test = load_for_config(cfg.replace(foreground="none"), "test")
     ident = lambda x: x  # noqa: E731
     ftr = features(ident, train.images, device=device)
     fte = features(ident, test.images, device=device)

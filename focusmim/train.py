@@ -99,7 +99,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         return done
     device = torch.device(resolve_device(cfg.device))
     data = load_for_config(cfg, "unlabeled")  # raises clear errors before any training
-    held = load_for_config(cfg, "test").images[:HELD_OUT]
+    held = load_for_config(cfg.replace(foreground="none"), "test").images[:HELD_OUT]
     run = store.open(cfg)
 
     images = data.images.to(device)
