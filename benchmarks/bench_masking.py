@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--slow-n", type=int, default=48, help="samples for the per-sample loops")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/masking-<device>-<date>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -151,6 +152,7 @@ def main():
           f"(baselines: {args.slow_n} samples, one core, numpy/scipy/PIL)")
     print(f"memory floor (one clone of the batch): {args.batch / floor:,.0f} images/s")
     print(f"{'strategy':34s} {'batched masks/s':>16s} {'per-sample masks/s':>19s} {'speed-up':>9s}")
+    rows = []
     for name, kw in STRATEGIES:
         m = masking.build(name, **kw)
         t = timed(lambda: (m(x, g, index=idx), sync()), args.reps)
@@ -159,8 +161,21 @@ def main():
         ref = base_rate.get(BASELINE_OF.get(name, ""), None)
         if ref is None or kw.get("fixed"):
             print(f"{label:34s} {rate:16,.0f} {'':>19s} {'':>9s}")
+            ref = None
         else:
             print(f"{label:34s} {rate:16,.0f} {ref:19,.0f} {rate / ref:8.1f}x")
+        rows.append({"strategy": label, "batched_per_s": rate, "per_sample_per_s": ref,
+                     "speedup": None if ref is None else rate / ref})
+    import json
+
+    out = Path(args.out) if args.out else (Path(__file__).resolve().parent / "results" /
+                                           f"masking-{dev.type}-{time.strftime('%Y-%m-%d')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": str(dev), "threads": torch.get_num_threads(), "batch": args.batch,
+                               "size": args.size, "date": time.strftime("%Y-%m-%d %H:%M"),
+                               "torch": torch.__version__, "memory_floor_per_s": args.batch / floor,
+                               "rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
