@@ -93,3 +93,29 @@ def test_plot_helpers_validate():
         mask_gallery_figure({"epochs": []})
     with pytest.raises(ValueError, match="max_affinity"):
         affinity_figure(Table("t", [{"condition": "x"}]))
+
+
+def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
+    """On real images the affinity is measured against rembg's maps of the first AFFINITY_N test
+    images, keeping those the paper's filter keeps (rembg replaced by a recorder here)."""
+    import dataclasses
+
+    from focusmim import data, segment
+
+    plain = data.load("synthetic", "test", image_size=32, n=8, seed=0).without_foreground()
+    monkeypatch.setattr(data, "load_for_config", lambda cfg, split: plain)
+    monkeypatch.setattr(ch07, "AFFINITY_N", 5)
+    seen = {}
+
+    def fake_attach(ds, cfg, *, drop, progress):
+        seen.update(n=len(ds), foreground=cfg.foreground, drop=drop)
+        fg = torch.zeros(len(ds), 1, 32, 32, dtype=torch.uint8)
+        fg[:3, :, 8:24, 8:24] = 255  # rembg "finds" an object in the first three images only
+        return dataclasses.replace(ds.subset(torch.arange(3)), foreground=fg[:3])
+
+    monkeypatch.setattr(segment, "attach_foreground", fake_attach)
+    cfg = _nb("07_learned_masks").base.replace(dataset="cifar10", data_root=None)
+    out = ch07._object_test(cfg)
+    assert seen == {"n": 5, "foreground": "rembg", "drop": True}
+    assert len(out) == 3 and out.foreground is not None
+    assert len(ch07._object_test(cfg, n=2)) == 2

@@ -8,8 +8,9 @@ with kNN on its final weights (a snapshot at the last epoch: an adversary makes 
 training loss rise when it wins, so the lowest-loss epoch is no sign of the
 best encoder). The mask networks are kept at snapshot epochs; the chapter
 draws their masks on fixed test images over training, and measures how much
-of the synthetic ground-truth object each mask covers relative to its area
-(the object affinity: 1 = no preference, > 1 = masks seek the object).
+of the object each mask covers relative to its area (the object affinity: 1 = no
+preference, > 1 = masks seek the object), against the ground truth on the
+synthetic images and rembg's maps on real ones.
 
 Example:
     >>> from focusmim.chapters.ch07_learned_masks import conditions, snapshot_epochs
@@ -71,12 +72,23 @@ def conditions(n_masks: int, single: bool, snapshots: Sequence[int],
     }
 
 
-def _gt_test(cfg, n: int | None = None):
+# test images on which the masks' object affinity is measured with rembg's maps (real images)
+AFFINITY_N = 2000
+
+
+def _object_test(cfg, n: int | None = None):
+    """Test images with object maps: the ground truth on the synthetic set; on real images
+    rembg's u2netp maps of the first :data:`AFFINITY_N` test images, keeping those in which
+    it finds an object (the paper's filter)."""
+    from focusmim import segment
     from focusmim.data import load_for_config
 
-    if cfg.dataset != "synthetic":
-        return None
-    data = load_for_config(cfg.replace(foreground="gt"), "test")
+    if cfg.dataset == "synthetic":
+        data = load_for_config(cfg.replace(foreground="gt"), "test")
+    else:
+        data = load_for_config(cfg.replace(foreground="none"), "test")
+        data = data.subset(torch.arange(min(AFFINITY_N, len(data))))
+        data = segment.attach_foreground(data, cfg.replace(foreground="rembg"), drop=True, progress=False)
     return data if n is None else data.subset(torch.arange(min(n, len(data))))
 
 
@@ -125,14 +137,11 @@ def _masks_of(run: Run, which, x: torch.Tensor) -> torch.Tensor:
 
 def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
     """Masks of ``n`` fixed test images at every snapshot epoch of an ADIOS run, plus the
-    object affinity at each snapshot (synthetic data only); cached in the run's folder."""
+    object affinity at each snapshot (against the ground truth on synthetic images, rembg's
+    maps elsewhere); cached in the run's folder."""
     def compute() -> dict:
         cfg = run.config
-        data = _gt_test(cfg)
-        if data is None:
-            from focusmim.data import load_for_config
-
-            data = load_for_config(cfg, "test")
+        data = _object_test(cfg)
         x_all = data.images.float() / 255
         epochs = list(cfg.snapshot_epochs) or [cfg.epochs]
         out = {"epochs": epochs, "images": data.images[:n].tolist(), "masks": {}, "affinity": {}}
@@ -145,15 +154,14 @@ def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
                 out["affinity"][str(e)] = object_affinity(m, data.foreground)
         return out
 
-    return run.cached_json(f"mask-gallery-n{n}.json", compute)
+    source = "" if run.config.dataset == "synthetic" else "rembg-"
+    return run.cached_json(f"mask-gallery-{source}n{n}.json", compute)
 
 
 @torch.no_grad()
 def fixed_mask_affinity(cfg, masker: str, seed: int = 0) -> dict | None:
-    """Object affinity of a fixed masker's loss region on the synthetic test images (reference values)."""
-    data = _gt_test(cfg)
-    if data is None:
-        return None
+    """Object affinity of a fixed masker's loss region on the test images (reference values)."""
+    data = _object_test(cfg)
     x = data.images.float() / 255
     out = masking.build(masker)(x, torch.Generator().manual_seed(seed))
     w = out.weight
