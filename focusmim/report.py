@@ -144,7 +144,7 @@ def summary_markdown(root: str | Path | None = None) -> str:
     for name, (preset, t) in tables.items():
         for r in _final_rows(t.rows):
             for col, v in r.items():
-                if col.endswith("_mean") and isinstance(v, (int, float)):
+                if (col.endswith("_mean") or col.endswith(" mean")) and isinstance(v, (int, float)):
                     values_by_preset.setdefault(preset, {}).setdefault(col, {}).setdefault(r["condition"], v)
             if r.get("accuracy_mean") is None:
                 continue

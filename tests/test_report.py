@@ -70,3 +70,16 @@ def test_cli_summary(tmp_path, capsys):
     _store("cpu", "01_masking_strategy", [_row("random patches", 0.5)])
     assert main(["summary", "--out", str(tmp_path / "s.md")]) == 0
     assert "50.0 %" in (tmp_path / "s.md").read_text()
+
+
+def test_chapter_claims_of_object_loss_and_covert_attention():
+    from focusmim.report import judge
+
+    acc = {"random patches, loss on everything": 0.33, "random patches, loss on the object": 0.32,
+           "masked periphery, loss on everything": 0.30, "masked periphery, loss on the object": 0.31}
+    assert judge("the object-only loss does not hurt", acc) is True
+    assert judge("the object-only loss does not hurt", {**acc, "masked periphery, loss on the object": 0.27}) is False
+    assert judge("the object-only loss does not hurt", {}) is None
+    err = {"no second disc | periphery only": 0.026, "no second disc | periphery + disc on the object": 0.023}
+    assert judge("covert attention lowers foreground error", err) is True
+    assert judge("covert attention lowers foreground error", {**err, "no second disc | periphery only": 0.02}) is False

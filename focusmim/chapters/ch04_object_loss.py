@@ -264,6 +264,14 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
     }
 
 
+# the paper's claim for the results page (focusmim.report): (table column, test on condition -> value)
+CLAIMS = {
+    "the object-only loss does not hurt": (
+        "accuracy_mean", lambda c: all(c[f"{s}, loss on the object"] >= c[f"{s}, loss on everything"] - 0.02
+                                       for s in STRATEGIES)),
+}
+
+
 def agreement(final_rows: list[dict], tolerance: float = 0.02) -> dict[str, Any]:
     """Our reading of the paper's two claims from the last epoch's rows.
 

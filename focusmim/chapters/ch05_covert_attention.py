@@ -258,6 +258,15 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
             "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR)}
 
 
+# the paper's claim for the results page (focusmim.report): a periphery-trained model's error on the
+# foreground drops when a second visible disc is placed on the object
+CLAIMS = {
+    "covert attention lowers foreground error": (
+        "foreground mean", lambda c: c["no second disc | periphery + disc on the object"]
+        < c["no second disc | periphery only"]),
+}
+
+
 def agreement(errors: Table, probe: Table, model: str = "no second disc", tolerance: float = 0.02) -> dict:
     """Our reading of the paper's claims: the extra disc lowers the foreground error
     of ``model`` (whole foreground, and hidden pixels only), and pretraining with the
