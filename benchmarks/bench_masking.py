@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -166,8 +167,6 @@ def main():
             print(f"{label:34s} {rate:16,.0f} {ref:19,.0f} {rate / ref:8.1f}x")
         rows.append({"strategy": label, "batched_per_s": rate, "per_sample_per_s": ref,
                      "speedup": None if ref is None else rate / ref})
-    import json
-
     out = Path(args.out) if args.out else (Path(__file__).resolve().parent / "results" /
                                            f"masking-{dev.type}-{time.strftime('%Y-%m-%d')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -108,21 +108,15 @@ def _precompute(args) -> int:
 def _maps(args) -> int:
     import time
 
-    import torch
-
     from focusmim import segment
     from focusmim.config import make_config
-    from focusmim.data import load_for_config
 
     cfg = make_config(args.preset, dataset=args.dataset, n_unlabeled=args.n_unlabeled, foreground="rembg")
     t0 = time.perf_counter()
-    ds = load_for_config(cfg.replace(foreground="none"), args.split)
-    if args.split == "test":
-        ds = ds.subset(torch.arange(min(args.n_test, len(ds))))
-    out = segment.attach_foreground(ds, cfg, workers=args.workers, drop=args.split == "unlabeled")
-    n = len(ds)
-    print(f"maps: {cfg.dataset} {args.split}, {n} images -> {len(out)} kept, {time.perf_counter() - t0:.0f} s",
-          flush=True)
+    unlabeled = args.split == "unlabeled"
+    out = segment.split_with_maps(cfg, args.split, None if unlabeled else args.n_test, drop=unlabeled,
+                                  workers=args.workers)
+    print(f"maps: {cfg.dataset} {args.split}, {len(out)} images kept, {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 

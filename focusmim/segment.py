@@ -67,6 +67,7 @@ __all__ = [
     "iou",
     "IoUResult",
     "attach_foreground",
+    "split_with_maps",
     "foreground_cache_path",
 ]
 
@@ -642,3 +643,19 @@ def attach_foreground(
     index = torch.nonzero(keep).squeeze(1)
     subset = imageset.subset(index.to(images.device))
     return dataclasses.replace(subset, foreground=fg[index].to(subset.images.device))
+
+
+def split_with_maps(cfg, split: str, n: int | None = None, *, drop: bool = False, workers: int | None = None,
+                    progress: bool = True):
+    """The first ``n`` images (``None``: all) of a split of ``cfg``'s dataset with rembg's
+    maps attached (cached; see :func:`attach_foreground`); ``drop`` applies the paper's filter.
+
+    Maps are computed only for the images returned, so chapters that measure on a few
+    test images do not run u2netp on the whole split.
+    """
+    from focusmim.data import load_for_config
+
+    ds = load_for_config(cfg.replace(foreground="none"), split)
+    if n is not None:
+        ds = ds.subset(torch.arange(min(n, len(ds))))
+    return attach_foreground(ds, cfg.replace(foreground="rembg"), drop=drop, workers=workers, progress=progress)

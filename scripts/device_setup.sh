@@ -9,9 +9,9 @@ if [ ! -d /tmp/fmdata/cifar10 ] && [ -f .carry/cifar10.tar.xz ]; then
   mkdir -p /tmp/fmdata && python3 -c "import tarfile; tarfile.open('.carry/cifar10.tar.xz').extractall('/tmp/fmdata', filter='data')"
 fi
 # rembg (chapters 04-05 on real images): wheels carried in .whl, u2netp weights in .carry/models
+export PYTHONPATH=$PYTHONPATH:/tmp/site  # installed once per machine, found again by later calls
 if [ -d .whl ] && ! python3 -c "import rembg" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-  export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
 [ -f .carry/models/u2netp.onnx ] && export U2NET_HOME=$PWD/.carry/models
 set +e

@@ -107,7 +107,7 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
     monkeypatch.setattr(ch07, "AFFINITY_N", 5)
     seen = {}
 
-    def fake_attach(ds, cfg, *, drop, progress):
+    def fake_attach(ds, cfg, *, drop, progress, workers=None):
         seen.update(n=len(ds), foreground=cfg.foreground, drop=drop)
         fg = torch.zeros(len(ds), 1, 32, 32, dtype=torch.uint8)
         fg[:3, :, 8:24, 8:24] = 255  # rembg "finds" an object in the first three images only

@@ -139,8 +139,7 @@ def _test_batch(cfg, n: int):
     else:  # rembg maps for the first n test images only (not the whole split: u2netp is slow on a CPU)
         from focusmim import segment
 
-        ds = load_for_config(cfg.replace(foreground="none"), "test")
-        ds = segment.attach_foreground(ds.subset(torch.arange(min(n, len(ds)))), cfg, drop=False, progress=False)
+        ds = segment.split_with_maps(cfg, "test", n, progress=False)
     n = min(n, len(ds))
     return ds.images[:n].float() / 255.0, ds.foreground[:n].float() / 255.0
 

@@ -86,9 +86,7 @@ def _object_test(cfg, n: int | None = None):
     if cfg.dataset == "synthetic":
         data = load_for_config(cfg.replace(foreground="gt"), "test")
     else:
-        data = load_for_config(cfg.replace(foreground="none"), "test")
-        data = data.subset(torch.arange(min(AFFINITY_N, len(data))))
-        data = segment.attach_foreground(data, cfg.replace(foreground="rembg"), drop=True, progress=False)
+        data = segment.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
     return data if n is None else data.subset(torch.arange(min(n, len(data))))
 
 
