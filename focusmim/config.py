@@ -132,9 +132,15 @@ class Config:
         Fields that say where and how to fetch things, not what the experiment
         is, are left out: ``device`` (a run trained on a GPU is reused by a CPU
         reader; the run records the device it ran on in its metrics),
-        ``data_root`` and ``download``.
+        ``data_root`` and ``download``. The synthetic images change with the
+        generator's version, which is therefore part of a synthetic run's key.
         """
         d = self.to_dict()
+        if self.dataset == "synthetic":
+            from focusmim.data.synthetic import VERSION
+
+            if VERSION > 1:  # version-1 runs were stored before this field
+                d["data_version"] = VERSION
         for k in ("device", "data_root", "download"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone

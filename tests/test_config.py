@@ -77,3 +77,15 @@ def test_roundtrip_and_paper_lrs():
     assert cfg.resolved_lr() == 1e-4
     assert cfg.replace(masker="random_patches").resolved_lr() == 5e-4
     assert cfg.replace(lr=3e-3).resolved_lr() == 3e-3
+
+
+def test_synthetic_runs_are_keyed_by_the_generator_version(monkeypatch):
+    """A run trained on one version of the synthetic images is never reused for another."""
+    from focusmim.data import synthetic
+
+    cfg = make_config("smoke")
+    cifar = cfg.replace(dataset="cifar10", data_root=None)
+    now, cifar_now = cfg.key(), cifar.key()
+    monkeypatch.setattr(synthetic, "VERSION", synthetic.VERSION + 1)
+    assert cfg.key() != now
+    assert cifar.key() == cifar_now  # real data sets do not depend on the generator
