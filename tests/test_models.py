@@ -284,3 +284,28 @@ def test_adios_bad_arguments_raise():
     net = build("adios_unet", image_size=32, filter_start=8)
     with pytest.raises(ValueError, match="image_size"):
         net(_rand(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_transposed_matches_conv_transpose_forward_and_backward(stride):
+    """The decoder's 1x1 transposed skip (computed without oneDNN's transposed kernel) equals
+    nn.ConvTranspose2d with the same weights, values and gradients, also on channels_last input."""
+    from focusmim.models.autoencoder import PointwiseTransposed
+
+    torch.manual_seed(0)
+    mine = PointwiseTransposed(6, 3, 1, stride=stride, output_padding=stride - 1)
+    ref = torch.nn.ConvTranspose2d(6, 3, 1, stride=stride, output_padding=stride - 1)
+    ref.load_state_dict(mine.state_dict())
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(4, 6, 7, 7).contiguous(memory_format=fmt)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = mine(xa), ref(xb)
+        assert ya.shape == yb.shape == (4, 3, 7 * stride, 7 * stride)
+        assert torch.allclose(ya, yb, atol=1e-6)
+        g = torch.randn_like(ya)
+        ga = torch.autograd.grad(ya, [xa, mine.weight, mine.bias], g)
+        gb = torch.autograd.grad(yb, [xb, ref.weight, ref.bias], g)
+        for a, b in zip(ga, gb):
+            assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="output_padding"):
+        PointwiseTransposed(6, 3, 1, stride=2, output_padding=0)

@@ -36,7 +36,7 @@ from torch import nn
 
 from focusmim.models import register
 
-__all__ = ["ResBlock", "ResidualAutoencoder", "scaled_channels", "autoencoder"]
+__all__ = ["PointwiseTransposed", "ResBlock", "ResidualAutoencoder", "scaled_channels", "autoencoder"]
 
 # (in, out, stride) per block, in units of the base widths (C1=32, C2=64, C3=128)
 _BASE = (32, 64, 128)
@@ -52,6 +52,38 @@ def scaled_channels(width: float) -> tuple[int, int, int]:
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not (0 < width <= 4):
         raise ValueError(f"width={width!r} is out of range; allowed: a number in (0, 4]")
     return tuple(max(1, int(round(c * width))) for c in _BASE)  # type: ignore[return-value]
+
+
+class PointwiseTransposed(nn.ConvTranspose2d):
+    """A 1x1 transposed convolution whose stride doubles the size exactly (stride 2,
+    output_padding 1) or keeps it (stride 1), computed as a 1x1 convolution followed by
+    zero insertion. Same parameters and ``state_dict`` as ``nn.ConvTranspose2d``, same
+    output: oneDNN's own kernel for this layer crashes in the backward pass on
+    ``channels_last`` tensors on some CPUs (measured on an AMD EPYC with torch 2.14.1: a
+    segmentation fault), and that layout is what ``torch.compile`` picks on a CPU.
+
+    Example:
+        >>> import torch
+        >>> up = PointwiseTransposed(4, 3, 1, stride=2, output_padding=1)
+        >>> x = torch.rand(2, 4, 5, 5)
+        >>> ref = torch.nn.functional.conv_transpose2d(x, up.weight, up.bias, stride=2, output_padding=1)
+        >>> torch.allclose(up(x), ref, atol=1e-6)
+        True
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 1, stride: int = 1, output_padding: int = 0):
+        if kernel_size != 1 or stride not in (1, 2) or output_padding != stride - 1:
+            raise ValueError(f"kernel_size={kernel_size!r}, stride={stride!r}, output_padding={output_padding!r} "
+                             "are not allowed; allowed: kernel_size=1 with stride=1, output_padding=0 or "
+                             "stride=2, output_padding=1")
+        super().__init__(c_in, c_out, 1, stride=stride, output_padding=output_padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        z = torch.nn.functional.conv2d(x, self.weight.transpose(0, 1))  # (B, out, H, W), no bias yet
+        if self.stride[0] == 2:  # z on the even rows and columns, zeros between
+            row = torch.stack((z, torch.zeros_like(z)), dim=-1).flatten(-2)
+            z = torch.stack((row, torch.zeros_like(row)), dim=-2).flatten(-3, -2)
+        return z + self.bias.to(z.dtype)[:, None, None]
 
 
 class ResBlock(nn.Module):
@@ -86,7 +118,7 @@ class ResBlock(nn.Module):
             self.conv1 = nn.ConvTranspose2d(c_in, c_out, 3, stride=stride, padding=1, output_padding=op)
             self.conv2 = nn.ConvTranspose2d(c_out, c_out, 3, stride=1, padding=1)
             self.skip = (
-                nn.ConvTranspose2d(c_in, c_out, 1, stride=stride, output_padding=op)
+                PointwiseTransposed(c_in, c_out, 1, stride=stride, output_padding=op)
                 if (c_in != c_out or stride != 1)
                 else None
             )
