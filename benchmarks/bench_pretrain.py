@@ -55,7 +55,7 @@ import reference_pipeline as ref  # noqa: E402
 
 from focusmim import models  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import OBJECTIVES, Batch  # noqa: E402
+from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last  # noqa: E402
 from focusmim.train import _held_out_decorrelation, augment_batch, epoch_generator  # noqa: E402
 
 MAIN_STRATEGIES = ["random_patches", "masked_periphery", "foveal"]
@@ -117,7 +117,7 @@ def time_focusmim(pool: torch.Tensor, cfg, steps: int, warmup: int, device: torc
     index_all = torch.arange(n, device=device)
     torch.manual_seed(cfg.seed)
     model = models.build_for_config(cfg).to(device)
-    if device.type == "cuda":
+    if uses_channels_last(device, cfg):
         model = model.to(memory_format=torch.channels_last)
     objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
     for m in objective.modules().values():
@@ -251,8 +251,8 @@ def parse(argv=None):
     p.add_argument("--strategies", nargs="+", default=MAIN_STRATEGIES,
                    help=f"any of {', '.join(ref.STRATEGIES)}, or 'all'")
     p.add_argument("--compile", action="store_true", help="torch.compile focusmim's model (slow to compile on CPU)")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast + channels_last for focusmim (cuda only)")
-    p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast for focusmim on the CPU "
+    p.add_argument("--amp", action="store_true", help="bf16 autocast for focusmim (cuda only; channels_last there always)")
+    p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast + channels_last for focusmim on the CPU "
                    "(Config.cpu_amp; for CPUs with native bf16 such as AVX512-BF16; the reference stays fp32)")
     p.add_argument("--quick", action="store_true", help="smoke test: 32 px, 2+1 steps, one strategy")
     p.add_argument("--no-reference", action="store_true", help="time focusmim only")

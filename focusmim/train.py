@@ -31,7 +31,7 @@ from focusmim.augment import random_resized_crop
 from focusmim.config import Config, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
-from focusmim.objectives import OBJECTIVES, Batch
+from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
 from focusmim.runs import Run, RunStore
 
 __all__ = ["pretrain", "NonFiniteLossError", "epoch_generator", "augment_batch"]
@@ -112,7 +112,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
 
     torch.manual_seed(cfg.seed)
     model = models.build_for_config(cfg).to(device)
-    if device.type == "cuda":
+    if uses_channels_last(device, cfg):
         model = model.to(memory_format=torch.channels_last)
     objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
     for opt in objective.optimizers().values():

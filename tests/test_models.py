@@ -309,3 +309,43 @@ def test_pointwise_transposed_matches_conv_transpose_forward_and_backward(stride
             assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="output_padding"):
         PointwiseTransposed(6, 3, 1, stride=2, output_padding=0)
+
+
+def test_pointwise_strided_matches_conv2d_forward_and_backward():
+    """The encoder's 1x1 strided skip (a 1x1 conv of the even pixels) equals nn.Conv2d with stride 2,
+    values and gradients, also on channels_last input."""
+    from focusmim.models.autoencoder import PointwiseStrided
+
+    torch.manual_seed(1)
+    mine = PointwiseStrided(3, 8, 1, stride=2)
+    ref = torch.nn.Conv2d(3, 8, 1, stride=2)
+    ref.load_state_dict(mine.state_dict())
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(4, 3, 9, 9).contiguous(memory_format=fmt)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = mine(xa), ref(xb)
+        assert ya.shape == yb.shape == (4, 8, 5, 5) and torch.allclose(ya, yb, atol=1e-6)
+        g = torch.randn_like(ya)
+        for a, b in zip(torch.autograd.grad(ya, [xa, mine.weight, mine.bias], g),
+                        torch.autograd.grad(yb, [xb, ref.weight, ref.bias], g)):
+            assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="kernel_size"):
+        PointwiseStrided(3, 8, 3, stride=2)
+
+
+def test_channels_last_training_step_matches_default_layout():
+    """One fp32 training step in channels_last gives the same loss and gradients as the default
+    layout (the CPU bf16 path runs channels_last)."""
+    torch.manual_seed(2)
+    a = build("autoencoder", width=0.25)
+    b = build("autoencoder", width=0.25)
+    b.load_state_dict(a.state_dict())
+    b = b.to(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 32, 32)
+    la = torch.nn.functional.mse_loss(a(x)[0], x)
+    lb = torch.nn.functional.mse_loss(b(x.contiguous(memory_format=torch.channels_last))[0], x)
+    la.backward()
+    lb.backward()
+    assert torch.allclose(la, lb, atol=1e-6)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-5)

@@ -36,7 +36,7 @@ from torch import nn
 
 from focusmim.models import register
 
-__all__ = ["PointwiseTransposed", "ResBlock", "ResidualAutoencoder", "scaled_channels", "autoencoder"]
+__all__ = ["PointwiseStrided", "PointwiseTransposed", "ResBlock", "ResidualAutoencoder", "scaled_channels", "autoencoder"]
 
 # (in, out, stride) per block, in units of the base widths (C1=32, C2=64, C3=128)
 _BASE = (32, 64, 128)
@@ -86,6 +86,32 @@ class PointwiseTransposed(nn.ConvTranspose2d):
         return z + self.bias.to(z.dtype)[:, None, None]
 
 
+class PointwiseStrided(nn.Conv2d):
+    """A 1x1 convolution with stride 2 (or 1), computed as a stride-1 1x1 convolution of the
+    even rows and columns. Same parameters, ``state_dict`` and output as ``nn.Conv2d``:
+    oneDNN's backward pass of the strided version on a 3-channel ``channels_last`` input
+    (the encoder's first skip) corrupts the heap on some CPUs (measured on an AMD EPYC with
+    torch 2.14.1: glibc aborts, found by running each layer alone with ``MALLOC_CHECK_=3``).
+
+    Example:
+        >>> import torch
+        >>> down = PointwiseStrided(3, 8, 1, stride=2)
+        >>> x = torch.rand(2, 3, 6, 6)
+        >>> torch.allclose(down(x), torch.nn.functional.conv2d(x, down.weight, down.bias, stride=2), atol=1e-6)
+        True
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 1, stride: int = 1):
+        if kernel_size != 1 or stride not in (1, 2):
+            raise ValueError(f"kernel_size={kernel_size!r}, stride={stride!r} are not allowed; "
+                             "allowed: kernel_size=1 with stride 1 or 2")
+        super().__init__(c_in, c_out, 1, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        s = self.stride[0]
+        return torch.nn.functional.conv2d(x[:, :, ::s, ::s], self.weight, self.bias)
+
+
 class ResBlock(nn.Module):
     """conv3x3 -> ReLU -> conv3x3, plus a skip, then (optionally) ReLU.
 
@@ -125,7 +151,7 @@ class ResBlock(nn.Module):
         else:
             self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
             self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1)
-            self.skip = nn.Conv2d(c_in, c_out, 1, stride=stride) if (c_in != c_out or stride != 1) else None
+            self.skip = PointwiseStrided(c_in, c_out, 1, stride=stride) if (c_in != c_out or stride != 1) else None
         self.final_relu = bool(final_relu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
