@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=int, default=None)
     run.add_argument("--image-size", type=int, default=None)
     run.add_argument("--device", default=None)
-    run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on the CPU too (CPUs with native bf16)")
+    run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast and a channels_last model on the CPU too "
+                     "(about 2x faster on CPUs with native bf16; default fp32)")
     run.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds")
     run.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--strategies", nargs="+", default=list(MAIN_CONDITIONS), choices=list(MAIN_CONDITIONS),

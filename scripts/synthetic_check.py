@@ -23,15 +23,17 @@ p.add_argument("--n-unlabeled", type=int, default=5000)
 p.add_argument("--batch-size", type=int, default=32)
 p.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2])
 p.add_argument("--autoencoder", action="store_true", help="also the plain autoencoder")
+p.add_argument("--cpu-amp", action="store_true", help="bf16 autocast + channels_last on the CPU (Config.cpu_amp)")
+p.add_argument("--name", default="synthetic_check", help="table name under results/<preset>/")
 args = p.parse_args()
 base = make_config(args.preset, dataset="synthetic", epochs=args.epochs, n_unlabeled=args.n_unlabeled,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, cpu_amp=args.cpu_amp)
 conds = {"random patches": dict(masker="random_patches")}
 if args.autoencoder:
     conds["plain autoencoder"] = dict(masker="none")
 t0 = time.perf_counter()
 table = compare(base, conds, seeds=(0,), probe_seeds=tuple(args.probe_seeds), raw_pixels=True,
-                title=f"synthetic images: trained encoder vs raw pixels ({args.epochs} epochs)")
+                title=f"synthetic images: trained encoder vs raw pixels ({args.epochs} epochs{', bf16' if args.cpu_amp else ''})")
 table.meta.update(seconds=time.perf_counter() - t0, config=base.describe())
 print(table.to_markdown(["condition", "accuracy", "knn", "wall_time_s"]))
-print(f"saved {table.save(f'{args.preset}/synthetic_check')}")
+print(f"saved {table.save(f'{args.preset}/{args.name}')}")
