@@ -170,6 +170,17 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
     }
 
 
+def _precision(cfg: Config) -> str:
+    """``'bf16'`` where training ran under bf16 autocast (CUDA with ``amp``; the CPU with ``cpu_amp`` too), else ``'fp32'``.
+
+        >>> from focusmim.config import make_config
+        >>> _precision(make_config("smoke", device="cpu")), _precision(make_config("smoke", device="cpu", cpu_amp=True))
+        ('fp32', 'bf16')
+    """
+    dev = resolve_device(cfg.device)
+    return "bf16" if cfg.amp and (dev == "cuda" or (dev == "cpu" and cfg.cpu_amp)) else "fp32"
+
+
 def provenance(cfg: Config, **extra) -> dict:
     """The budget behind a result, for printing beside it."""
     import focusmim
@@ -186,6 +197,7 @@ def provenance(cfg: Config, **extra) -> dict:
         "width": cfg.width,
         "device": resolve_device(cfg.device),
         "device_name": torch.cuda.get_device_name() if resolve_device(cfg.device) == "cuda" else "CPU",
+        "precision": _precision(cfg),
         "focusmim": focusmim.__version__,
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
