@@ -373,6 +373,9 @@ def main(argv=None) -> dict:
     if cuda:
         result["peak_gpu_mb_overall"] = torch.cuda.max_memory_allocated(device) / 2**20
     result["wall_seconds"] = time.perf_counter() - t_all
+    if args.quick and not args.out:  # a smoke test never overwrites a measured result
+        print(f"\nwall time {result['wall_seconds']:.0f} s (--quick: nothing written; --out PATH to keep it)")
+        return result
     out = Path(args.out) if args.out else HERE / "results" / f"{slug(args.device + '-' + name)}-{time.strftime('%Y-%m-%d')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
