@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from focusmim.config import Config, resolve_device
 from focusmim.io import atomic_write_text
+from focusmim.objectives import uses_bf16
 from focusmim.probe import evaluate, raw_pixel_baseline
 from focusmim.runs import Run, RunStore
 from focusmim.train import pretrain
@@ -170,22 +171,12 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
     }
 
 
-def _precision(cfg: Config) -> str:
-    """``'bf16'`` where training ran under bf16 autocast (CUDA with ``amp``; the CPU with ``cpu_amp`` too), else ``'fp32'``.
-
-        >>> from focusmim.config import make_config
-        >>> _precision(make_config("smoke", device="cpu")), _precision(make_config("smoke", device="cpu", cpu_amp=True))
-        ('fp32', 'bf16')
-    """
-    dev = resolve_device(cfg.device)
-    return "bf16" if cfg.amp and (dev == "cuda" or (dev == "cpu" and cfg.cpu_amp)) else "fp32"
-
-
 def provenance(cfg: Config, **extra) -> dict:
     """The budget behind a result, for printing beside it."""
     import focusmim
     import torch
 
+    dev = resolve_device(cfg.device)
     return {
         "dataset": cfg.dataset,
         "image_size": cfg.image_size,
@@ -195,9 +186,9 @@ def provenance(cfg: Config, **extra) -> dict:
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
         "width": cfg.width,
-        "device": resolve_device(cfg.device),
-        "device_name": torch.cuda.get_device_name() if resolve_device(cfg.device) == "cuda" else "CPU",
-        "precision": _precision(cfg),
+        "device": dev,
+        "device_name": torch.cuda.get_device_name() if dev == "cuda" else "CPU",
+        "precision": "bf16" if uses_bf16(torch.device(dev), cfg) else "fp32",
         "focusmim": focusmim.__version__,
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),

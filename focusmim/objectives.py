@@ -86,11 +86,21 @@ class MIM:
         return {"loss": loss.detach()}
 
 
+def uses_bf16(device: torch.device, cfg: Config) -> bool:
+    """Whether training runs under bf16 autocast: on CUDA when ``cfg.amp``; on the CPU only
+    when ``cfg.cpu_amp`` too (CPU runs stay float32 by default).
+
+        >>> from focusmim.config import make_config
+        >>> cfg = make_config("smoke")
+        >>> uses_bf16(torch.device("cpu"), cfg), uses_bf16(torch.device("cpu"), cfg.replace(cpu_amp=True))
+        (False, True)
+    """
+    return bool(cfg.amp) and (device.type == "cuda" or (device.type == "cpu" and bool(cfg.cpu_amp)))
+
+
 def autocast(device: torch.device, cfg: Config):
-    """bf16 autocast on CUDA when ``cfg.amp``; on the CPU only when ``cfg.cpu_amp`` too
-    (CPU runs stay float32 by default)."""
-    on = bool(cfg.amp) and (device.type == "cuda" or (device.type == "cpu" and bool(cfg.cpu_amp)))
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
+    """bf16 autocast where :func:`uses_bf16` says so, else a disabled context."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=uses_bf16(device, cfg))
 
 
 def uses_channels_last(device: torch.device, cfg: Config) -> bool:
@@ -104,7 +114,7 @@ def uses_channels_last(device: torch.device, cfg: Config) -> bool:
         >>> uses_channels_last(torch.device("cpu"), cfg), uses_channels_last(torch.device("cpu"), cfg.replace(cpu_amp=True))
         (False, True)
     """
-    return device.type == "cuda" or (device.type == "cpu" and bool(cfg.amp) and bool(cfg.cpu_amp))
+    return device.type == "cuda" or uses_bf16(device, cfg)
 
 
 from focusmim import adios  # noqa: E402,F401  registers the ADIOS objectives
