@@ -55,8 +55,8 @@ import reference_pipeline as ref  # noqa: E402
 
 from focusmim import models  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last  # noqa: E402
-from focusmim.train import _held_out_decorrelation, augment_batch, epoch_generator  # noqa: E402
+from focusmim.objectives import Batch  # noqa: E402
+from focusmim.train import _held_out_decorrelation, augment_batch, build_objective, epoch_generator  # noqa: E402
 
 MAIN_STRATEGIES = ["random_patches", "masked_periphery", "foveal"]
 PAPER_EPOCHS, PAPER_IMAGES = 500, 100_000
@@ -115,11 +115,7 @@ def time_focusmim(pool: torch.Tensor, cfg, steps: int, warmup: int, device: torc
     n = (warmup + steps) * bs
     images = tiled(pool, n).to(device)
     index_all = torch.arange(n, device=device)
-    torch.manual_seed(cfg.seed)
-    model = models.build_for_config(cfg).to(device)
-    if uses_channels_last(device, cfg):
-        model = model.to(memory_format=torch.channels_last)
-    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
+    model, objective = build_objective(cfg, device)
     for m in objective.modules().values():
         m.train()
     g = epoch_generator(cfg.seed, 0, device)

@@ -34,7 +34,7 @@ from focusmim.metrics import decorrelation
 from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
 from focusmim.runs import Run, RunStore
 
-__all__ = ["pretrain", "NonFiniteLossError", "epoch_generator", "augment_batch"]
+__all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch"]
 
 HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
 
@@ -90,6 +90,24 @@ def _state(objective, epoch: int, best_loss: float, metrics: dict) -> dict:
     }
 
 
+def build_objective(cfg: Config, device: torch.device):
+    """The seeded model (``channels_last`` where :func:`~focusmim.objectives.uses_channels_last`
+    says so) and its training objective (wrapping ``torch.compile(model)`` when ``cfg.compile``),
+    as :func:`pretrain` and the pretraining benchmark build them: ``(model, objective)``.
+
+        >>> from focusmim.config import make_config
+        >>> model, objective = build_objective(make_config("smoke"), torch.device("cpu"))
+        >>> type(model).__name__, sorted(objective.optimizers())
+        ('ResidualAutoencoder', ['model'])
+    """
+    torch.manual_seed(cfg.seed)
+    model = models.build_for_config(cfg).to(device)
+    if uses_channels_last(device, cfg):
+        model = model.to(memory_format=torch.channels_last)
+    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
+    return model, objective
+
+
 def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = True) -> Run:
     """Train (or reuse, or resume) the run for ``cfg`` and return it."""
     cfg = cfg.validate()
@@ -110,11 +128,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         fg = data.foreground.to(device)
     index_all = torch.arange(len(images), device=device)
 
-    torch.manual_seed(cfg.seed)
-    model = models.build_for_config(cfg).to(device)
-    if uses_channels_last(device, cfg):
-        model = model.to(memory_format=torch.channels_last)
-    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
+    model, objective = build_objective(cfg, device)
     for opt in objective.optimizers().values():
         for group in opt.param_groups:
             group.setdefault("base_lr", group["lr"])
