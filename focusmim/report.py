@@ -107,12 +107,12 @@ def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     seeds = row.get("pretrain_seeds", meta.get("seeds", meta.get("pretraining seeds")))
     wall = row.get("wall_time_s")
     parts = [f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px",
-             f"{row.get('epochs', meta.get('epochs', '?'))} ep",
-             f"seeds {list(seeds) if seeds is not None else '?'}", str(dev)]
+             f"{row.get('epochs', meta.get('epochs', '?'))} ep"]
     if meta.get("batch_size"):
-        parts.insert(2, f"batch {meta['batch_size']}")
+        parts.append(f"batch {meta['batch_size']}")
     if meta.get("precision") == "bf16":
-        parts.insert(3, "bf16")
+        parts.append("bf16")
+    parts += [f"seeds {list(seeds) if seeds is not None else '?'}", str(dev)]
     if wall:
         parts.append(f"{wall / 60:.1f} min" if wall < 3600 else f"{wall / 3600:.1f} h")
     return ", ".join(parts)

@@ -83,3 +83,12 @@ def test_chapter_claims_of_object_loss_and_covert_attention():
     err = {"no second disc | periphery only": 0.026, "no second disc | periphery + disc on the object": 0.023}
     assert judge("covert attention lowers foreground error", err) is True
     assert judge("covert attention lowers foreground error", {**err, "no second disc | periphery only": 0.02}) is False
+
+
+def test_budget_names_batch_and_bf16_in_order():
+    from focusmim.report import _budget
+
+    meta = {"dataset": "cifar10", "image_size": 32, "epochs": 3, "seeds": [0], "device_name": "CPU"}
+    assert _budget({**meta, "batch_size": 32, "precision": "bf16"}, {}) == "cifar10 32 px, 3 ep, batch 32, bf16, seeds [0], CPU"
+    assert _budget({**meta, "precision": "bf16"}, {}) == "cifar10 32 px, 3 ep, bf16, seeds [0], CPU"
+    assert _budget({**meta, "precision": "fp32"}, {"wall_time_s": 90}) == "cifar10 32 px, 3 ep, seeds [0], CPU, 1.5 min"
