@@ -81,8 +81,10 @@ class PointwiseTransposed(nn.ConvTranspose2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         z = torch.nn.functional.conv2d(x, self.weight.transpose(0, 1))  # (B, out, H, W), no bias yet
         if self.stride[0] == 2:  # z on the even rows and columns, zeros between
-            row = torch.stack((z, torch.zeros_like(z)), dim=-1).flatten(-2)
-            z = torch.stack((row, torch.zeros_like(row)), dim=-2).flatten(-3, -2)
+            b, c, h, w = z.shape
+            up = z.new_zeros(b, c, 2 * h, 2 * w)
+            up[:, :, ::2, ::2] = z
+            z = up
         return z + self.bias.to(z.dtype)[:, None, None]
 
 
