@@ -6,8 +6,9 @@ against a preset, print its provenance, and store its tables.
     >>> nb.base.epochs, nb.seeds, nb.probe_seeds                # doctest: +SKIP
     (1, (0,), (0, 1))
 
-Tables are saved under ``results/<preset>/<name>.json``, so a smoke run (as CI
-does) never overwrites the numbers of a real run.
+Tables are saved under ``<run store>/tables/<preset>/<name>.json`` (see
+:func:`~focusmim.experiments.tables_dir`), never into the committed ``results/``:
+the book's tables change only through ``python -m focusmim publish``.
 """
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ class Notebook:
         print("Provenance: " + "; ".join(f"{k}: {v}" for k, v in p.items()))
 
     def save(self, table: Table, name: str | None = None) -> Path:
-        """Store a table under ``results/<preset>/<notebook>[-name].json`` with provenance."""
+        """Store a table under ``<tables_dir>/<preset>/<notebook>[-name].json`` with provenance
+        (the run store's ``tables/``; ``python -m focusmim publish`` copies it into the book's ``results/``)."""
         table.meta.update(self.provenance())
         # the budget behind the numbers is the training's, recorded by the runs themselves
         table.meta["wall_time_s"] = self.elapsed()
@@ -147,8 +149,8 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
 
 
 def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
-    """The stored table ``name`` of every preset that has one, largest budget first:
-    preset -> Table (from ``root``, default :func:`~focusmim.experiments.results_dir`)."""
+    """The published table ``name`` of every preset that has one, largest budget first:
+    preset -> Table (from ``root``, default the book's :func:`~focusmim.experiments.results_dir`)."""
     out = {}
     root = Path(root) if root is not None else results_dir()
     for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):

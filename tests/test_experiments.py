@@ -1,9 +1,13 @@
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
+import focusmim
+
 from focusmim.cli import main
-from focusmim.experiments import Table, compare, results_dir
+from focusmim.experiments import Table, compare, publish, results_dir, tables_dir
 from focusmim.notebook import load_tables, setup
 from focusmim.runs import RunStore
 
@@ -26,7 +30,45 @@ def test_table_roundtrip(tmp_path):
     t.save("x/demo")
     back = Table.load("x/demo")
     assert back.rows == t.rows and back.meta == t.meta
-    assert json.loads((results_dir() / "x" / "demo.json").read_text())["title"] == "demo"
+    assert json.loads((tables_dir() / "x" / "demo.json").read_text())["title"] == "demo"
+    assert not (results_dir() / "x").exists()  # saving never touches the book's tables
+
+
+def test_publish_copies_saved_tables_into_the_book(tmp_path):
+    Table("t", [{"condition": "a"}]).save("smoke/chapter")
+    Table("t", [{"condition": "b"}]).save("cpu/chapter")
+    with pytest.raises(FileNotFoundError, match="paper"):
+        publish(["paper"])
+    done = publish(["smoke"])
+    assert [(t, c) for _, t, c in done] == [(results_dir() / "smoke" / "chapter.json", True)]
+    assert not (results_dir() / "cpu").exists()
+    assert [c for *_, c in publish()] == [True, False]  # cpu new, smoke unchanged
+    with pytest.raises(FileNotFoundError, match="no saved tables"):
+        publish(src=tmp_path / "none")
+
+
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_notebook_save_path_leaves_the_committed_results_alone(monkeypatch, tmp_path):
+    """What a user (or nbval, which runs without this file's fixtures) gets: no FOCUSMIM_RESULTS/TABLES;
+    a notebook's save lands in the run store, and the repository's results/ is byte-for-byte unchanged."""
+    repo_results = Path(focusmim.__file__).resolve().parent.parent / "results"
+    monkeypatch.delenv("FOCUSMIM_RESULTS", raising=False)
+    monkeypatch.delenv("FOCUSMIM_TABLES", raising=False)
+    monkeypatch.setenv("FOCUSMIM_RUNS", str(tmp_path / "runs"))
+    before = _tree(repo_results)
+    nb = setup("01_masking_strategy", preset="smoke")
+    path = nb.save(Table("t", [{"condition": "a"}]))
+    nb.save(Table("t", [{"condition": "a"}]), "sweep")
+    assert path == tmp_path / "runs" / "tables" / "smoke" / "01_masking_strategy.json"
+    assert _tree(repo_results) == before
+    git = subprocess.run(["git", "status", "--porcelain", "--", str(repo_results)], capture_output=True, text=True,
+                         cwd=repo_results.parent)
+    if git.returncode == 0:  # a git checkout: nothing under results/ is new or modified by this test
+        changed = {line[3:] for line in git.stdout.splitlines()}
+        assert not any("01_masking_strategy" in c for c in changed), changed
 
 
 def test_notebook_setup_defaults_overrides_and_errors(capsys):
@@ -43,6 +85,7 @@ def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg):
     nb = setup("chapter", preset="smoke")
     nb.save(Table("t", [{"condition": "a"}]))
     Table("t", [{"condition": "b"}]).save("cpu/chapter")
+    publish()
     tables = load_tables("chapter")
     assert list(tables) == ["cpu", "smoke"]  # the larger budget first
     assert tables["cpu"].rows[0]["condition"] == "b"
