@@ -91,12 +91,19 @@ def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg):
     assert tables["cpu"].rows[0]["condition"] == "b"
 
 
-def test_cli_main_job_prints_a_table(capsys):
-    rc = main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "plain autoencoder",
-               "--probe-seeds", "0"])
+def test_cli_main_job_prints_a_table(capsys, tmp_path):
+    rc = main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "plain autoencoder", "--seeds", "0",
+               "--probe-seeds", "0", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "| plain autoencoder |" in out and "| raw pixels |" in out and "47.0 %" in out
+    assert "| plain autoencoder |" in out and "| raw pixels |" in out and "Chance is 10.0 % (10 balanced" in out
+    assert "Plain autoencoder is best:" in out and "x chance" in out
+    assert "47.0 %" not in out and "not comparable" in out  # the paper's STL-10 numbers only under its protocol
+    assert f"wrote {tmp_path / 'out' / 'results.png'}" in out
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["meta"]["chance"] == 0.1 and [r["condition"] for r in saved["rows"]] == ["plain autoencoder",
+                                                                                          "raw pixels"]
+    assert saved["meta"]["probe"] == {"lr": 1e-3} and saved["meta"]["n_unlabeled"] == 1000  # config.MAIN_JOB
 
 
 def test_cli_rejects_bad_values_before_work(capsys):
