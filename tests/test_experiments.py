@@ -34,7 +34,14 @@ def test_table_roundtrip(tmp_path):
     assert not (results_dir() / "x").exists()  # saving never touches the book's tables
 
 
-def test_publish_copies_saved_tables_into_the_book(tmp_path):
+def _own_tables(monkeypatch, tmp_path):
+    """Empty saved and published tables (conftest's folders are shared by the whole session)."""
+    monkeypatch.setenv("FOCUSMIM_TABLES", str(tmp_path / "tables"))
+    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))
+
+
+def test_publish_copies_saved_tables_into_the_book(tmp_path, monkeypatch):
+    _own_tables(monkeypatch, tmp_path)
     Table("t", [{"condition": "a"}]).save("smoke/chapter")
     Table("t", [{"condition": "b"}]).save("cpu/chapter")
     with pytest.raises(FileNotFoundError, match="paper"):
@@ -81,7 +88,8 @@ def test_notebook_setup_defaults_overrides_and_errors(capsys):
         setup("demo", preset="smoke", masker="nope")
 
 
-def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg):
+def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg, tmp_path, monkeypatch):
+    _own_tables(monkeypatch, tmp_path)
     nb = setup("chapter", preset="smoke")
     nb.save(Table("t", [{"condition": "a"}]))
     Table("t", [{"condition": "b"}]).save("cpu/chapter")
