@@ -102,7 +102,7 @@ def _run(args) -> int:
         return 2
     out = Path(args.out) if args.out else default_root() / "main" / preset
     print(f"preset {preset}: {base.describe()}")
-    print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seeds {list(seeds)}, "
+    print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seed{'s' * (len(seeds) != 1)} {list(seeds)}, "
           f"linear probe ({len(probe_seeds)} probe seed{'s' * (len(probe_seeds) > 1)}"
           f"{', ' + ', '.join(f'{k}={v:g}' for k, v in probe.items()) if probe else ''}), and raw pixels",
           flush=True)
