@@ -323,7 +323,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # 800 labeled images within its early stopping (the paper's 1e-4 is for 4,000 images and 500-epoch encoders).
 # ``seeds`` and ``probe_seeds`` are the job's, ``probe`` the probe's keyword arguments; the rest are Config fields.
 MAIN_JOB: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_unlabeled=1000, epochs=3, batch_size=32, n_labeled=1000, n_test=1000, width=0.5,
+    "smoke": dict(n_unlabeled=1000, epochs=3, batch_size=32, n_labeled=5000, n_test=1000, width=0.5, lr=5e-4,
                   seeds=(0, 1, 2), probe_seeds=(0,), probe=dict(lr=1e-3)),
     "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2)),
     "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4)),
