@@ -190,10 +190,11 @@ def _meaning(rows, chance, n_seeds) -> list[str]:
         nxt = rest[0]
         gap = best["accuracy_mean"] - nxt["accuracy_mean"]
         noise = max(best["accuracy_std"], nxt["accuracy_std"])
-        verdict = "larger than" if gap > noise else "within"
+        verdict = (f"{'larger than' if gap > noise else 'within'} the seed spread ({100 * noise:.1f})" if n_seeds > 1
+                   else "with one pretraining seed, so no seed spread to compare with")
         low = min(learned, key=lambda r: r["accuracy_mean"])
         out.append(f"Next: {nxt['condition']} ({100 * nxt['accuracy_mean']:.1f} %), {100 * gap:.1f} points behind, "
-                   f"{verdict} the seed spread ({100 * noise:.1f}); lowest: {low['condition']} "
+                   f"{verdict}; lowest: {low['condition']} "
                    f"({100 * low['accuracy_mean']:.1f} %, {low['accuracy_mean'] / chance:.1f}x chance).")
     return out
 
