@@ -22,11 +22,10 @@ from torch import nn
 from focusmim import masking
 from focusmim.config import Config
 from focusmim.losses import masked_mse
-from focusmim.registry import Registry
+from focusmim.schemas import OBJECTIVES
 
 __all__ = ["OBJECTIVES", "Batch", "MIM", "make_optimizer"]
 
-OBJECTIVES = Registry("objective")
 
 
 @dataclass

@@ -32,7 +32,8 @@ from focusmim.masking.base import (
     scaled_sigma,
 )
 
-PLACEMENTS = ("random", "object")
+from focusmim.schemas import PLACEMENTS  # declared with the masker's parameters
+
 _DISC_CACHE: dict = {}
 
 
