@@ -122,10 +122,9 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; allowed: {sorted(known)}")
         d = dict(d)
-        if "crop_scale" in d:
-            d["crop_scale"] = tuple(d["crop_scale"])
-        if "snapshot_epochs" in d:
-            d["snapshot_epochs"] = tuple(int(e) for e in d["snapshot_epochs"])
+        for k in ("crop_scale", "snapshot_epochs"):
+            if isinstance(d.get(k), list):
+                d[k] = tuple(d[k])
         return cls(**d).validate()
 
     def key(self) -> str:
@@ -256,12 +255,19 @@ def _validate(cfg: "Config") -> None:
     OBJECTIVES.check_params(cfg.objective, _as_dict("objective_params", cfg.objective_params),
                             f"objective_params of objective {cfg.objective!r}")
     _check_device(cfg.device)
+
+
+def check_data_root(cfg: "Config") -> "Config":
+    """The one check that looks outside the config: a given ``data_root`` must exist
+    (unless ``download``). :func:`make_config` runs it; :meth:`Config.validate` does not,
+    so stored configs written on another machine still read back."""
     if cfg.dataset in ("cifar10", "stl10") and cfg.data_root is not None and not cfg.download:
         if not Path(cfg.data_root).exists():
             raise ConfigError(
                 f"data_root={cfg.data_root!r} does not exist; allowed: an existing folder "
                 f"(for cifar10 an ImageFolder tree with train/ and test/), or download=True"
             )
+    return cfg
 
 
 def _as_dict(name: str, value: Any) -> dict:
@@ -386,10 +392,9 @@ def make_config(preset: str | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"unknown parameter {k!r}; allowed: {', '.join(sorted(known))}")
         if v is not None:
             values[k] = v
-    if "crop_scale" in values:
-        values["crop_scale"] = tuple(values["crop_scale"])
-    if "snapshot_epochs" in values:
-        values["snapshot_epochs"] = tuple(values["snapshot_epochs"])
+    for k in ("crop_scale", "snapshot_epochs"):
+        if isinstance(values.get(k), list):
+            values[k] = tuple(values[k])
     if values.get("data_root") is None and values.get("dataset") in ("cifar10", "stl10"):
         values["data_root"] = default_data_root(values["dataset"])
-    return Config(**values).validate()
+    return check_data_root(Config(**values).validate())
