@@ -115,5 +115,3 @@ def uses_channels_last(device: torch.device, cfg: Config) -> bool:
     """
     return device.type == "cuda" or uses_bf16(device, cfg)
 
-
-from focusmim import adios  # noqa: E402,F401  registers the ADIOS objectives

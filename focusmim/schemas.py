@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from focusmim.registry import Param, Registry
 
-__all__ = ["MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS"]
+__all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS"]
 
+DATASETS = Registry("dataset")
 MASKERS = Registry("masker")
 MODELS = Registry("model")
 OBJECTIVES = Registry("objective", match_signature=False)  # built as (cfg, model); params in cfg.objective_params
