@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focusmim.presets import PRESETS
 from focusmim.registry import Param
 from focusmim.schemas import BACKBONES, MASKERS, MODELS, OBJECTIVES
 
@@ -336,32 +337,6 @@ def default_data_root(dataset: str) -> str | None:
         if c.exists() and (c / "train").exists() or (c.exists() and dataset == "stl10"):
             return str(c)
     return None
-
-
-# Presets: the defaults for one scale of work. Explicit parameters override them.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds on a laptop CPU: the whole pipeline, tiny synthetic data
-    "smoke": dict(
-        dataset="synthetic", image_size=32, n_unlabeled=768, n_labeled=500, n_test=500,
-        width=0.5, epochs=2, batch_size=128,
-    ),
-    # minutes on 2 CPU cores: real images (CIFAR-10 from ../shared or $FOCUSMIM_DATA);
-    # measured about 530 images/s at 32 px, so one run (5,000 images x 6 epochs) takes about a minute
-    "cpu": dict(
-        dataset="cifar10", image_size=32, n_unlabeled=5000, n_labeled=5000, n_test=2000,
-        width=1.0, epochs=6, batch_size=256,
-    ),
-    # one GPU, all 50,000 CIFAR-10 training images (about 2 s an epoch on an H100 at 32 px)
-    "gpu": dict(
-        dataset="cifar10", image_size=32, n_unlabeled=None, n_labeled=5000, n_test=None,
-        width=1.0, epochs=10, batch_size=512, amp=True, compile=True,
-    ),
-    # the paper's protocol: STL-10 unlabeled (100k), 96 px, 500 epochs, batch 512
-    "paper": dict(
-        dataset="stl10", image_size=96, n_unlabeled=None, n_labeled=5000, n_test=None,
-        width=1.0, epochs=500, batch_size=512, amp=True, compile=True,
-    ),
-}
 
 
 def resolve_preset(preset: str | None = None) -> str:

@@ -22,27 +22,10 @@ import torch
 import focusmim
 from focusmim.config import Config, ConfigError, make_config, resolve_device, resolve_preset
 from focusmim.experiments import Table, results_dir, training_budget
+from focusmim.presets import NOTEBOOK_DEFAULTS, PRESET_RANK, PRESETS
 
 __all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK", "check_parameters",
            "check_injected_parameters"]
-
-# per-preset defaults of the notebook-level parameters (not part of a run's config).
-# ``seeds`` are the pretraining seeds of the headline comparison (chapter 1's strategies);
-# ``ablation_seeds`` those of sweeps and ablations, which multiply the number of runs.
-NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": dict(seeds=(0,), probe_seeds=(0, 1), ratios=(0.2, 0.5, 0.8), probe_epochs=(1, 2), ablation_seeds=(0,)),
-    # cpu: three probe seeds and two snapshot epochs, since on 2 cores the probe (up to 1,000 epochs
-    # with early stopping) costs about as much as the 6-epoch pretraining run itself
-    "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2), ratios=(0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9),
-                probe_epochs=(3, 6), ablation_seeds=(0,)),
-    "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.2, 0.4, 0.6, 0.8, 0.9),
-                probe_epochs=(2, 5, 10), ablation_seeds=(0,)),
-    "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4),
-                  ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(50, 100, 250, 500),
-                  ablation_seeds=(0,)),
-}
-PRESET_RANK = {"smoke": 0, "cpu": 1, "gpu": 2, "paper": 3}  # larger budget wins in summaries
-
 
 @dataclass
 class Notebook:
@@ -101,8 +84,6 @@ class Notebook:
         """At the smoke preset only, apply a chapter's smaller ``budget`` (Config fields) to
         the fields the notebook left at the preset's value; printed, and kept in ``self.base``
         so the saved provenance is the budget actually used. Returns ``self.base``."""
-        from focusmim.config import PRESETS
-
         if self.preset == "smoke":
             change = {k: v for k, v in budget.items() if getattr(self.base, k) == PRESETS["smoke"].get(k)}
             if change:
