@@ -60,7 +60,6 @@ import contextlib
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from focusmim import models
