@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default=None)
     run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast and a channels_last model on the CPU too "
                      "(about 2x faster on CPUs with native bf16; default fp32)")
+    run.add_argument("--set", dest="fields", action="append", default=[], metavar="NAME=VALUE",
+                     help="any other Config field, e.g. --set weight_decay=0.05 --set crop_scale=[0.2,1] "
+                          "(VALUE is read as JSON, else taken as a string); repeatable")
     run.add_argument("--seeds", type=int, nargs="+", default=None,
                      help="pretraining seeds (default: the preset's main job, config.MAIN_JOB; 0 1 2 at smoke)")
     run.add_argument("--probe-seeds", type=int, nargs="+", default=None)
@@ -96,7 +99,10 @@ def _run(args) -> int:
                         cpu_amp=True if args.cpu_amp else None)
         if args.dataset is not None and args.dataset != make_config(preset).dataset:
             job = {}  # the main job's budget is for the preset's own data
-        base = make_config(preset, **{**job, **{k: v for k, v in explicit.items() if v is not None}})
+        base = make_config(preset, **{**job, **_fields(args.fields),
+                                      **{k: v for k, v in explicit.items() if v is not None}})
+        for k in args.strategies:  # every condition is checked before any data loads
+            base.replace(**MAIN_CONDITIONS[k])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -223,6 +229,28 @@ def _publish(args) -> int:
     n = sum(c for _, _, c in done)
     print(f"{n} of {len(done)} tables changed; `python -m focusmim summary` rewrites the results page from them")
     return 0
+
+
+def _fields(pairs: list[str]) -> dict:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values as JSON, else strings).
+
+        >>> _fields(["weight_decay=0.05", "crop_scale=[0.2, 1]", "masker=foveal"])
+        {'weight_decay': 0.05, 'crop_scale': [0.2, 1], 'masker': 'foveal'}
+    """
+    import json
+
+    from focusmim.config import ConfigError
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {pair!r} is not allowed; allowed: NAME=VALUE, e.g. --set weight_decay=0.05")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
 
 
 def _precompute(args) -> int:
