@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,8 @@ import torch
 from focusmim import chapters, models
 from focusmim.chapters import ch04_object_loss as ch04
 from focusmim.chapters import ch05_covert_attention as ch05
+from focusmim.config import make_config
+from focusmim.plots.common import image_panel_problems
 from focusmim.notebook import setup
 from focusmim.plots import objects as plots
 from focusmim.widgets import covert
@@ -153,6 +156,20 @@ def test_plots_from_fabricated_results():
         plots.covert_reconstructions({"target": []})
 
 
+def test_foreground_gallery_is_not_washed_out_after_a_json_round_trip():
+    # the images and maps as JSON gives them back (nested int lists), as the book once stored them
+    ex = ch04.foreground_examples(make_config("smoke", foreground="gt", n_unlabeled=8), n=4)
+    fig = plots.foreground_gallery(ex["images"].tolist(), {"map": ex["maps"].tolist()}, n=4)
+    assert image_panel_problems(fig) == []
+    # the check itself fails on the defect: values 0..255 read as floats in [0, 1] clip to white
+    washed = plt.figure()
+    washed.add_subplot().imshow(np.clip(ex["images"][0].transpose(1, 2, 0).astype(np.float32), 0, 1))
+    assert "washed out" in " ".join(image_panel_problems(washed))
+    blank = plt.figure()
+    blank.add_subplot().imshow(np.zeros((8, 8)), vmin=0, vmax=1)
+    assert "blank" in " ".join(image_panel_problems(blank))
+
+
 def test_segmentation_quality_with_a_stand_in_predictor():
     perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
@@ -183,7 +200,12 @@ def test_chapters_04_and_05_end_to_end(tmp_path):
     assert len(rows) == 4 and {r["epoch"] for r in rows} == {1}
     assert all(0 <= r["accuracy_mean"] <= 1 for r in rows)
     assert len(res["final"]) == 4 and res["filter"]["n"] == 64
-    assert np.asarray(res["examples"]["maps"]).shape == (6, 1, 32, 32)
+    ex = res["examples"]
+    assert ex["maps"].shape == (6, 1, 32, 32) and ex["images"].dtype == np.uint8 == ex["maps"].dtype
+    shown = res["runs"]["random patches, loss on the object"][0]
+    assert (shown.dir / "foreground-examples-n6.npz").exists() and (shown.dir / "filter-counts-gt.json").exists()
+    fig = plots.foreground_gallery(ex["images"], {"map": ex["maps"]})
+    assert image_panel_problems(fig) == []  # the chapter's figure: no washed-out or blank panel
     plots.accuracy_vs_epoch(res["curves"])
     a = ch04.agreement(res["final"])
     assert set(a["gains"]) == set(ch04.STRATEGIES)

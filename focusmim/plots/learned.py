@@ -54,7 +54,7 @@ def affinity_figure(table) -> Figure:
         raise ValueError("table has no max_affinity rows; allowed: ch07's affinity table (synthetic data)")
     fig = bar_chart([r["condition"] for r in rows], [r["max_affinity"] for r in rows], None, percent=False,
                     ylabel="object affinity (coverage / area)", lines={"no preference": 1.0})
-    provenance_caption(fig, table.meta)
+    provenance_caption(fig, table)
     return fig
 
 

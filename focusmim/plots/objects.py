@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,11 +26,13 @@ __all__ = ["accuracy_vs_epoch", "foreground_gallery", "segmentation_gallery", "c
 LOSS_LABELS = {"everything": "loss on everything", "object": "loss on the object"}
 
 
-def _rows(table_or_rows) -> tuple[list[dict], dict]:
+def _rows(table_or_rows) -> tuple[list[dict], Any]:
+    """The rows, and what the budget caption is generated from (the Table itself: its rows
+    record where the runs were trained; None for bare rows)."""
     if hasattr(table_or_rows, "rows"):
-        return list(table_or_rows.rows), dict(table_or_rows.meta)
+        return list(table_or_rows.rows), table_or_rows
     if isinstance(table_or_rows, Sequence):
-        return list(table_or_rows), {}
+        return list(table_or_rows), None
     raise ValueError(f"got {type(table_or_rows).__name__}; allowed: a Table or a list of row dicts")
 
 
@@ -62,11 +64,6 @@ def accuracy_vs_epoch(curves, *, strategies: Sequence[str] | None = None, captio
     if caption and meta:
         provenance_caption(fig, meta)
     return fig
-
-
-def _maps(x) -> np.ndarray:
-    a = np.asarray(x)
-    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 or a.max() > 1 else a.astype(np.float32)
 
 
 def foreground_gallery(images, maps: Mapping[str, object], *, n: int = 5, title: str = "") -> Figure:
