@@ -198,7 +198,9 @@ def shown_budget(shown: Any) -> dict:
         for k in _EXECUTING:
             meta.pop(k, None)
         meta.update(training_budget(trained))
-    epochs = sorted({int(r["epochs"]) for r in rows if r.get("epochs") is not None})
+    epochs = sorted({int(e) for r in rows if r.get("epochs") is not None
+                     for e in (r["epochs"] if isinstance(r["epochs"], (list, tuple)) else [r["epochs"]])
+                     if int(e) > 0})  # 0: a baseline without pretraining (raw pixels)
     if epochs:
         meta["epochs"] = epochs[0] if len(epochs) == 1 else epochs
     seeds = sorted({int(s) for r in rows for s in (r.get("pretrain_seeds") or ())})
@@ -263,7 +265,10 @@ def budget_note(shown: Any, *, column: str = "accuracy_mean", chance: float = 0.
     text = f"These numbers come from {budget_caption(shown)}."
     if vals:
         lo, hi = min(vals), max(vals)
-        verdict = ("near chance, so the checks below say little about the paper" if hi < chance + margin else
+        near = sum(v < chance + margin for v in vals)
+        verdict = ("near chance, so the checks below say little about the paper" if near == len(vals) else
+                   f"{near} of {len(vals)} near chance (within {100 * margin:.0f} points), so those say little"
+                   if near else
                    "above chance, though far below the paper's budget (500 epochs on 100,000 STL-10 images at 96 px)")
         text += f" Probe accuracies {100 * lo:.1f}-{100 * hi:.1f} % against {100 * chance:.0f} % chance: {verdict}."
     return text

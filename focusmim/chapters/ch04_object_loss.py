@@ -136,6 +136,7 @@ def accuracy_curves(runs: dict[str, list], probe_seeds: Sequence[int], epochs: S
                          "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
                          "accuracies": r["accuracies"], "knn": r["knn"], "pretrain_seeds": r["pretrain_seeds"],
                          "run_keys": r["run_keys"], "final_loss": r["final_loss"], "wall_time_s": r["wall_time_s"],
+                         "device": r["device"],
                          "epochs": rs[0].config.epochs})
     return rows
 

@@ -28,7 +28,7 @@ import torch
 from focusmim import masking
 from focusmim.chapters import register
 from focusmim.chapters.ch04_object_loss import object_base
-from focusmim.experiments import Table, mean_std, provenance, summarise, train_conditions
+from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
 from focusmim.paper import PAPER_COVERT_ERROR
 
 __all__ = [
@@ -215,7 +215,7 @@ def _error_rows(runs: dict[str, list], n: int) -> list[dict]:
         evals = [evaluate_errors(r, n) for r in rs]
         for inp, label in (("plain", "periphery only"), ("covert", "periphery + disc on the object")):
             row = {"condition": f"{name} | {label}", "model": name, "input": label, "n": evals[0]["n"],
-                   "pretrain_seeds": [r.config.seed for r in rs]}
+                   **runs_record(rs)}
             for reg in REGIONS:
                 vals = [e[inp][reg] for e in evals]
                 if len(vals) > 1:
