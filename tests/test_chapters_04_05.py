@@ -170,6 +170,34 @@ def test_foreground_gallery_is_not_washed_out_after_a_json_round_trip():
     assert "blank" in " ".join(image_panel_problems(blank))
 
 
+def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
+    from focusmim.runs import RunStore
+
+    lattice = np.full((2, 3, 8, 8), 100, np.uint8)
+    lattice[..., ::2, ::2] = 200  # what an untrained 1x1 stride-2 transposed skip leaves
+    smooth = np.tile(np.linspace(0, 255, 8).astype(np.uint8), (2, 3, 8, 1))
+    assert ch05.lattice_share(lattice) > 0.99 and ch05.lattice_share(smooth) < 0.1
+    assert ch05.lattice_share(lattice.tolist()) == ch05.lattice_share(lattice)  # JSON lists read the same
+    with pytest.raises(ValueError, match="images has shape"):
+        ch05.lattice_share(np.zeros((3, 7, 7)))
+    store = RunStore(tmp_path)
+    cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
+    short = store.open(cfg)
+    short.save_json("metrics.json", {"finished": True, "images_per_s": [10.0], "epoch_time": [10.0]})
+    assert ch05.training_steps(short) == 10 and ch05.longer_trained(short, store) is None
+    longer = store.open(cfg.replace(foreground="none", epochs=5))  # same masker and data, more steps
+    longer.save_json("metrics.json", {"finished": True, "images_per_s": [10.0] * 5, "epoch_time": [10.0] * 5})
+    recon = {"reconstruction": smooth.tolist(), "target": smooth.tolist()}
+    longer.save_json("reconstructions-n2-s0.json", recon)
+    other = store.open(cfg.replace(masker="random_patches", epochs=9))  # another masker never counts
+    other.save_json("metrics.json", {"finished": True, "images_per_s": [10.0] * 9, "epoch_time": [10.0] * 9})
+    other.save_json("reconstructions-n2-s0.json", recon)
+    key, steps, got = ch05.longer_trained(short, store)
+    assert key == longer.dir.name and steps == 50 and got == recon
+    fig = plots.lattice_comparison({"plain_recon": lattice, "target": smooth}, (key, steps, got), n=2)
+    assert len(fig.axes) == 8 and image_panel_problems(fig) == []
+
+
 def test_segmentation_quality_with_a_stand_in_predictor():
     perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)

@@ -151,6 +151,20 @@ def covert_reconstructions(recon: dict, *, n: int = 4) -> Figure:
     return image_grid(rows, col_labels=labels, title="reconstructions without and with the covert-attention disc")
 
 
+def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
+    """This chapter's reconstructions beside those of a longer-trained run of the same
+    masker (``longer``: ``(key, steps, its cached reconstructions)`` from
+    :func:`focusmim.chapters.ch05_covert_attention.longer_trained`), each above its targets."""
+    key, steps, other = longer
+    k = min(n, len(recon["plain_recon"]), len(other["reconstruction"]))
+    rows = [[np.asarray(recon["plain_recon"][i], np.uint8) for i in range(k)],
+            [np.asarray(recon["target"][i], np.uint8) for i in range(k)],
+            [np.asarray(other["reconstruction"][i], np.uint8) for i in range(k)],
+            [np.asarray(other["target"][i], np.uint8) for i in range(k)]]
+    return image_grid(rows, row_labels=["this model", "its targets", f"~{steps} steps", "its targets"],
+                      title="reconstructions: this chapter's model vs the same masker trained longer")
+
+
 def covert_probe_bars(probe, *, caption: bool = True) -> Figure:
     """Linear-probe accuracy of the periphery runs pretrained without / with the second disc."""
     from focusmim.plots.common import table_bars
