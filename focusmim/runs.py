@@ -88,6 +88,26 @@ class Run:
             got = self.load_json(name)
         return got
 
+    def cached_json_or_older(self, name: str, compute, older: str, note: str) -> Any:
+        """:meth:`cached_json`, except that when ``name`` is not cached and this run's
+        weights are not here to compute it (the book's store keeps no checkpoints), an
+        ``older`` cached evaluation is returned with ``note`` under the key ``"older"``
+        (say what differs), so that a figure can show it and say so. Without either,
+        computing fails with the missing checkpoint's error.
+
+        Example:
+            >>> import tempfile
+            >>> from focusmim.config import make_config
+            >>> run = RunStore(tempfile.mkdtemp()).open(make_config("smoke"))
+            >>> run.save_json("ex-old.json", {"x": 1})
+            >>> run.cached_json_or_older("ex-new.json", lambda: {"x": 2}, "ex-old.json", "older selection")
+            {'x': 1, 'older': 'older selection'}
+        """
+        if not (self.dir / name).exists() and not self.checkpoint_path("best").exists() \
+                and not self.checkpoint_path("last").exists() and (self.dir / older).exists():
+            return dict(self.load_json(older), older=note)
+        return self.cached_json(name, compute)
+
     def cached_arrays(self, name: str, compute) -> dict[str, np.ndarray]:
         """``compute()`` (a dict of arrays or tensors) once, stored as ``name`` (an .npz
         file, written atomically) in the run's folder; later calls read it back with

@@ -132,8 +132,20 @@ def _ratio(cfg) -> float:
     return float(cfg.ratio) if cfg.ratio is not None else 0.8
 
 
-def _test_batch(cfg, n: int):
+def _test_batch(cfg, n: int, *, spread: bool = False):
+    """The first ``n`` test images and their foreground maps (floats in [0, 1]); with
+    ``spread``, ``n`` images spread over the classes instead (for figures)."""
     from focusmim.data import load_for_config
+    from focusmim.data.base import spread_over_classes
+
+    if spread:
+        ds = load_for_config(cfg.replace(foreground="none" if cfg.foreground == "rembg" else cfg.foreground), "test")
+        ds = ds.subset(spread_over_classes(ds.labels, n))
+        if cfg.foreground == "rembg":
+            from focusmim import segment
+
+            ds = segment.attach_foreground(ds, cfg, drop=False, progress=False)
+        return ds.images.float() / 255.0, ds.foreground.float() / 255.0
 
     if cfg.foreground not in ("gt", "rembg"):
         raise ValueError(f"the run's config has foreground={cfg.foreground!r}; allowed: 'gt' or 'rembg' "
@@ -183,13 +195,14 @@ def evaluate_errors(run, n: int = 512, which: str | int = "best") -> dict:
 
 
 def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
-    """Target, foreground, both inputs and both reconstructions of ``n`` test images
-    (uint8 nested lists (n, 3, H, W); cached in the run) for the Fig. 6 analogue."""
+    """Target, foreground, both inputs and both reconstructions of ``n`` test images spread
+    over the classes (uint8 nested lists (n, 3, H, W); cached in the run) for the Fig. 6
+    analogue."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
 
     def compute() -> dict:
-        x, fg = _test_batch(run.config, n)
+        x, fg = _test_batch(run.config, n, spread=True)
         plain, cov = covert_inputs(x, fg, _ratio(run.config))
         model = run.load_model(which)
         u8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8).tolist()  # noqa: E731
@@ -197,7 +210,10 @@ def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
                 "plain_recon": u8(_recon(model, plain.inputs)), "covert_input": u8(cov.inputs),
                 "covert_recon": u8(_recon(model, cov.inputs)), "which": which}
 
-    return run.cached_json(f"covert-recon-{which}-n{n}.json", compute)
+    from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
+
+    return run.cached_json_or_older(f"covert-recon-{which}-classes-n{n}.json", compute,
+                                    f"covert-recon-{which}-n{n}.json", OLDER_EXAMPLES)
 
 
 def probe_conditions(foreground: str) -> dict[str, dict]:

@@ -44,6 +44,8 @@ def mask_gallery_figure(gallery: Mapping, title: str = "") -> Figure:
         for e in epochs:
             row.append(colour_masks(np.asarray(gallery["masks"][str(e)], dtype=np.uint8)[i]))
         rows.append(row)
+    if gallery.get("older"):
+        title = f"{title}\n(examples: {gallery['older']})" if title else f"examples: {gallery['older']}"
     return image_grid(rows, col_labels=["image"] + [f"epoch {e}" for e in epochs], title=title)
 
 

@@ -91,7 +91,9 @@ def reconstruction_grid(recons: Mapping[str, Mapping[str, Any]], *, images: int 
             row += [np.asarray(d["masked"][i], dtype=np.uint8), np.asarray(d["reconstruction"][i], dtype=np.uint8),
                     np.asarray(d["target"][i], dtype=np.uint8)]
         rows.append(row)
-    return image_grid(rows, row_labels=list(recons), col_labels=cols, cell=1.05)
+    older = next((d["older"] for d in recons.values() if d.get("older")), None)
+    return image_grid(rows, row_labels=list(recons), col_labels=cols, cell=1.05,
+                      title=f"Examples: {older}" if older else "")
 
 
 def decorrelation_bars(table, *, title: str | None = None) -> Figure:

@@ -148,7 +148,10 @@ def covert_reconstructions(recon: dict, *, n: int = 4) -> Figure:
     k = min(n, len(arrs["target"]))
     rows = [[arrs[c][i] for c in cols] for i in range(k)]
     labels = ["target", "foreground", "periphery input", "reconstruction", "+ disc on object", "reconstruction"]
-    return image_grid(rows, col_labels=labels, title="reconstructions without and with the covert-attention disc")
+    title = "reconstructions without and with the covert-attention disc"
+    if recon.get("older"):
+        title += f"\n(examples: {recon['older']})"
+    return image_grid(rows, col_labels=labels, title=title)
 
 
 def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
