@@ -162,9 +162,22 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
         raise ValueError("cfg.foreground='none' is not allowed here; allowed: 'gt', 'rembg'")
 
     def compute() -> dict:
-        ds = load_for_config(cfg, "unlabeled")
-        k = min(n, len(ds))
-        return {"images": ds.images[:k], "maps": ds.foreground[:k]}
+        if cfg.foreground != "rembg":
+            ds = load_for_config(cfg, "unlabeled")
+            k = min(n, len(ds))
+            return {"images": ds.images[:k], "maps": ds.foreground[:k]}
+        # the filter is per image, so the first n images that pass it are the filtered split's first n:
+        # maps of the first few images suffice (not of the whole split, which takes u2netp half an hour)
+        from focusmim import segment
+
+        ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
+        m = min(4 * n, len(ds))
+        while True:
+            fg = segment.foreground_maps(ds.images[:m], progress=False)
+            keep = torch.nonzero(segment.keep_mask(fg)).squeeze(1)[:n]
+            if len(keep) == n or m == len(ds):
+                return {"images": ds.images[:m][keep], "maps": fg[keep]}
+            m = min(2 * m, len(ds))
 
     arrays = (run.cached_arrays(f"foreground-examples-n{n}.npz", compute) if run is not None
               else {k: v.numpy() for k, v in compute().items()})
