@@ -32,7 +32,7 @@ from focusmim.runs import Run, RunStore
 from focusmim.train import pretrain
 
 __all__ = ["Table", "compare", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
-           "training_budget"]
+           "training_budget", "runs_record"]
 
 
 def results_dir() -> Path:
@@ -232,6 +232,16 @@ def training_budget(rows: Sequence[dict]) -> dict:
     return out
 
 
+def runs_record(runs: Sequence[Run]) -> dict:
+    """What a table row needs to say which runs it shows and what they cost, from the
+    runs' own records: ``run_keys``, ``pretrain_seeds``, ``epochs``, ``device`` (where
+    they were trained) and ``wall_time_s`` (their training time, summed)."""
+    ms = [r.metrics for r in runs]
+    return {"epochs": runs[0].config.epochs, "pretrain_seeds": [r.config.seed for r in runs],
+            "wall_time_s": sum(m.get("wall_time_s", 0.0) for m in ms),
+            "device": ms[0].get("device_name", ms[0].get("device")), "run_keys": [r.dir.name for r in runs]}
+
+
 def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best",
               **probe) -> dict:
     """One table row from the runs (one per pretraining seed) of a condition."""
@@ -250,12 +260,8 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         "decorrelation": mean_std([m["decorrelation"][-1] for m in ms])[0],
         "decorrelation_n": ms[0].get("decorrelation_n"),
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
-        "epochs": runs[0].config.epochs,
-        "pretrain_seeds": [r.config.seed for r in runs],
-        "wall_time_s": sum(m.get("wall_time_s", 0.0) for m in ms),
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],
-        "device": ms[0].get("device_name", ms[0].get("device")),
-        "run_keys": [r.dir.name for r in runs],
+        **runs_record(runs),
         "masker": runs[0].config.masker,
     }
 

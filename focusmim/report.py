@@ -2,9 +2,11 @@
 
 ``write_summary(path)`` reads every table under ``results/<preset>/`` (see
 :func:`focusmim.notebook.load_tables`), keeps the largest-budget preset of each,
-and writes one markdown page: every condition with our mean +- std, the paper's
-number and the budget behind ours, then one line per claim of the paper saying
-whether our numbers support it.
+and writes the results page: a compact headline table (each condition the paper
+reports, ours beside the paper's STL-10 number, with the budget behind ours), one
+figure of the same, and the paper's claims with whether our numbers support them.
+Every condition of every table, internal checks included (learning-rate checks,
+synthetic runs), goes to an appendix page beside it (``<name>_appendix.md``).
 
 Example:
     >>> verdict(True), verdict(False), verdict(None)
@@ -24,7 +26,7 @@ from focusmim.notebook import PRESET_RANK, load_tables
 from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY, claim_holds
 
 __all__ = ["verdict", "claims_text", "paper_comparison", "all_claims", "collect", "summary_markdown",
-           "write_summary", "judge"]
+           "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge"]
 
 
 def verdict(holds: bool | None) -> str:
@@ -103,7 +105,8 @@ def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:
 
 
 def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
-    dev = meta.get("device_name") or meta.get("device") or row.get("device") or ""
+    # where the row's runs were trained (they record it) before the executing machine's meta
+    dev = row.get("device") or meta.get("device_name") or meta.get("device") or ""
     seeds = row.get("pretrain_seeds", meta.get("seeds", meta.get("pretraining seeds")))
     wall = row.get("wall_time_s")
     parts = [f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px",
@@ -130,8 +133,62 @@ def _final_rows(rows: list[dict]) -> list[dict]:
     return list(last.values())
 
 
-def summary_markdown(root: str | Path | None = None) -> str:
-    """The results page as markdown (see :func:`write_summary`)."""
+def _is_chapter(name: str) -> bool:
+    """Chapter tables are named after their notebook (``01_...``); others are internal checks."""
+    return name[:2].isdigit()
+
+
+def headline_rows(tables: Mapping[str, tuple[str, Table]]) -> list[dict]:
+    """One row per condition the paper reports (:data:`focusmim.paper.PAPER_ACCURACY`), ours
+    from the first chapter table that has it (chapter order; internal checks never count):
+    ``condition``, ``ours``, ``std``, ``paper``, ``table``, ``preset``, ``budget``.
+
+    Example:
+        >>> t = Table("t", [{"condition": "random patches", "accuracy_mean": 0.4, "accuracy_std": 0.01}],
+        ...           {"dataset": "cifar10", "image_size": 32, "epochs": 10, "seeds": [0], "device_name": "CPU"})
+        >>> r = headline_rows({"01_masking_strategy": ("gpu", t), "lr_check": ("cpu", t)})
+        >>> [(x["condition"], x["ours"], x["paper"], x["table"]) for x in r]
+        [('random patches', 0.4, 0.702, '01_masking_strategy')]
+    """
+    out: dict[str, dict] = {}
+    for name in sorted(n for n in tables if _is_chapter(n)):
+        preset, t = tables[name]
+        for r in _final_rows(t.rows):
+            c = r["condition"]
+            if c in PAPER_ACCURACY and c not in out and r.get("accuracy_mean") is not None:
+                out[c] = {"condition": c, "ours": r["accuracy_mean"], "std": r.get("accuracy_std") or 0.0,
+                          "paper": PAPER_ACCURACY[c], "table": name, "preset": preset, "budget": _budget(t.meta, r)}
+    order = list(PAPER_ACCURACY)
+    return sorted(out.values(), key=lambda x: order.index(x["condition"]))
+
+
+def headline_figure(rows: list[dict]):
+    """Ours against the paper per condition (horizontal bars: ours with its std; diamonds:
+    the paper's STL-10 numbers)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("rows is empty; allowed: the result of headline_rows with at least one row")
+    fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(rows) + 1.2), layout="constrained")
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, [100 * r["ours"] for r in rows], xerr=[100 * r["std"] for r in rows], color="#3b6ea8",
+            height=0.6, label="ours (budget in the table)")
+    ax.plot([100 * r["paper"] for r in rows], y, "D", color="black", markersize=5, label="paper (STL-10)")
+    ax.set_yticks(y, [r["condition"] for r in rows], fontsize=8)
+    ax.set_xlabel("linear-probe test accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.axvline(10, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def summary_markdown(root: str | Path | None = None, *, figure: str | None = None,
+                     appendix: str | None = None) -> str:
+    """The results page as markdown (see :func:`write_summary`); ``figure`` and ``appendix``
+    are the names to link (the headline figure's file, the appendix page's document)."""
     tables = collect(root)
     out = ["# Results summary", "",
            "Generated by `python -m focusmim summary` from the tables the notebooks stored under `results/`; "
@@ -141,45 +198,97 @@ def summary_markdown(root: str | Path | None = None) -> str:
            "(over probe seeds where there is one pretraining seed).", ""]
     if not tables:
         out += ["No stored tables yet: execute the notebooks (or `python -m focusmim precompute`) first.", ""]
-    out += ["## Every condition", "",
-            "| table | condition | ours | paper (STL-10) | budget (dataset, size, epochs, seeds, device, wall time) |",
-            "|---|---|---|---|---|"]
+    rows = headline_rows(tables)
+    if rows:
+        out += ["## Ours against the paper", "",
+                "| condition | ours | paper (STL-10) | ours − paper | budget (dataset, size, epochs, seeds, device) |",
+                "|---|---|---|---|---|"]
+        for r in rows:
+            out.append(f"| {r['condition']} | {_pct(r['ours'])} ± {100 * r['std']:.1f} | {_pct(r['paper'])} | "
+                       f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}) |")
+        if figure:
+            out += ["", f"![ours against the paper's STL-10 numbers]({figure})"]
     values_by_preset: dict[str, dict[str, dict[str, float]]] = {}
     for name, (preset, t) in tables.items():
+        if not _is_chapter(name):
+            continue
         for r in _final_rows(t.rows):
             for col, v in r.items():
                 if (col.endswith("_mean") or col.endswith(" mean")) and isinstance(v, (int, float)):
                     values_by_preset.setdefault(preset, {}).setdefault(col, {}).setdefault(r["condition"], v)
-            if r.get("accuracy_mean") is None:
-                continue
-            p = PAPER_ACCURACY.get(r["condition"])
-            out.append(f"| {name} ({preset}) | {r['condition']} | {_pct(r['accuracy_mean'])} ± "
-                       f"{100 * (r.get('accuracy_std') or 0):.1f} | {_pct(p)} | {_budget(t.meta, r)} |")
     out += ["", "## The paper's claims", "",
-            "Judged on the largest budget at which every condition a claim needs was run.", ""]
+            "Judged on the chapters' tables, at the largest budget at which every condition a claim needs was run.",
+            "", "| claim | verdict | judged at |", "|---|---|---|"]
     presets = sorted(values_by_preset, key=PRESET_RANK.get, reverse=True)
     for claim, (col, _) in all_claims().items():
         result, where = None, ""
         for preset in presets:
             result = judge(claim, values_by_preset[preset].get(col, {}))
             if result is not None:
-                where = f" ({preset} preset)"
+                where = f"{preset} preset"
                 break
-        out.append(f"- {claim}: {verdict(result)}{where}")
-    low = [f"{n} ({p})" for n, (p, _) in tables.items() if p in ("smoke", "cpu")]
+        out.append(f"| {claim} | {verdict(result)} | {where} |")
+    low = [f"{n} ({p})" for n, (p, _) in tables.items() if p in ("smoke", "cpu") and _is_chapter(n)]
     if low:
         out += ["", "Tables at a small budget (smoke: synthetic images; cpu: CIFAR-10 for minutes) test the "
                 "pipeline, not the paper: their verdicts say little. Small-budget tables: " + ", ".join(low) + "."]
     out += ["", "Where a claim does not hold, {doc}`findings` says what we checked (bugs, learning rate, "
             "ratio, resolution, budget) before writing it down."]
+    if appendix:
+        out += [f"Every condition of every table, with the internal checks (learning-rate checks, synthetic "
+                f"runs), is in {{doc}}`{appendix}`."]
     return "\n".join(out) + "\n"
 
 
+def appendix_markdown(root: str | Path | None = None) -> str:
+    """The appendix page: every condition of every stored table (chapters first, then the
+    internal checks), with our number, the paper's and the budget."""
+    tables = collect(root)
+    out = ["# Appendix: every table", "",
+           "Every condition of every table stored under `results/` (largest budget of each), generated by "
+           "`python -m focusmim summary`. Tables not named after a chapter are internal checks (learning-rate "
+           "checks, runs on the synthetic images) that the chapters and {doc}`findings` refer to.", ""]
+    if not tables:
+        return "\n".join(out + ["No stored tables yet.", ""])
+    for title, names in (("Chapters", [n for n in tables if _is_chapter(n)]),
+                         ("Internal checks", [n for n in tables if not _is_chapter(n)])):
+        if not names:
+            continue
+        out += [f"## {title}", "",
+                "| table | condition | ours | paper (STL-10) | budget (dataset, size, epochs, seeds, device, wall time) |",
+                "|---|---|---|---|---|"]
+        for name in names:
+            preset, t = tables[name]
+            for r in _final_rows(t.rows):
+                if r.get("accuracy_mean") is None:
+                    continue
+                p = PAPER_ACCURACY.get(r["condition"])
+                out.append(f"| {name} ({preset}) | {r['condition']} | {_pct(r['accuracy_mean'])} ± "
+                           f"{100 * (r.get('accuracy_std') or 0):.1f} | {_pct(p)} | {_budget(t.meta, r)} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def write_summary(path: str | Path = "book/results.md", root: str | Path | None = None) -> Path:
-    """Write :func:`summary_markdown` to ``path`` (a .md file); returns the path."""
+    """Write the results page to ``path`` (a .md file), its headline figure beside it
+    (``<stem>_headline.png``, when a chapter table has a condition the paper reports) and
+    the appendix page (``<stem>_appendix.md``); returns the page's path."""
     path = Path(path)
     if path.suffix != ".md":
         raise ValueError(f"path={str(path)!r} is not allowed; allowed: a file name ending in .md")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(summary_markdown(root))
+    from focusmim.io import atomic_write, atomic_write_text
+
+    rows = headline_rows(collect(root))
+    figure = None
+    if rows:
+        import matplotlib.pyplot as plt
+
+        fig = headline_figure(rows)
+        figure = f"{path.stem}_headline.png"
+        atomic_write(path.parent / figure, lambda f: fig.savefig(f, format="png", dpi=100), mode="wb")
+        plt.close(fig)
+    appendix = path.with_name(f"{path.stem}_appendix.md")
+    atomic_write_text(appendix_markdown(root), appendix)
+    atomic_write_text(summary_markdown(root, figure=figure, appendix=appendix.stem), path)
     return path

@@ -8,6 +8,7 @@ Layout of one run (``<root>/<config key>/``)::
     best.pt            weights with the lowest epoch training loss (the paper's choice for probing)
     epoch0010.pt ...   weights kept at ``Config.snapshot_epochs``
     probe-*.json       cached evaluation results
+    *.npz              cached arrays (example images, maps), dtype and shape kept
 
 Every write is atomic (temporary file + ``os.replace``), so a run killed at any
 point leaves either the old file or the new one, never half of one.
@@ -28,10 +29,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from focusmim.config import Config, ConfigError
-from focusmim.io import atomic_save, atomic_write_text
+from focusmim.io import atomic_save, atomic_write, atomic_write_text
 
 __all__ = ["RunStore", "Run", "default_root"]
 
@@ -85,6 +87,57 @@ class Run:
             self.save_json(name, got)
             got = self.load_json(name)
         return got
+
+    def cached_json_or_older(self, name: str, compute, older: str, note: str) -> Any:
+        """:meth:`cached_json`, except that when ``name`` is not cached and this run's
+        weights are not here to compute it (the book's store keeps no checkpoints), an
+        ``older`` cached evaluation is returned with ``note`` under the key ``"older"``
+        (say what differs), so that a figure can show it and say so. Without either,
+        computing fails with the missing checkpoint's error.
+
+        Example:
+            >>> import tempfile
+            >>> from focusmim.config import make_config
+            >>> run = RunStore(tempfile.mkdtemp()).open(make_config("smoke"))
+            >>> run.save_json("ex-old.json", {"x": 1})
+            >>> run.cached_json_or_older("ex-new.json", lambda: {"x": 2}, "ex-old.json", "older selection")
+            {'x': 1, 'older': 'older selection'}
+        """
+        if not (self.dir / name).exists() and not self.checkpoint_path("best").exists() \
+                and not self.checkpoint_path("last").exists() and (self.dir / older).exists():
+            return dict(self.load_json(older), older=note)
+        return self.cached_json(name, compute)
+
+    def cached_arrays(self, name: str, compute) -> dict[str, np.ndarray]:
+        """``compute()`` (a dict of arrays or tensors) once, stored as ``name`` (an .npz
+        file, written atomically) in the run's folder; later calls read it back with
+        every array's dtype and shape (JSON lists lose the dtype: uint8 images would come
+        back as integers that plots read as floats in [0, 1]).
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from focusmim.config import make_config
+            >>> run = RunStore(tempfile.mkdtemp()).open(make_config("smoke"))
+            >>> got = run.cached_arrays("ex.npz", lambda: {"images": np.full((2, 3, 4, 4), 200, np.uint8)})
+            >>> got["images"].dtype, got["images"].shape, int(got["images"].max())
+            (dtype('uint8'), (2, 3, 4, 4), 200)
+        """
+        if not name.endswith(".npz"):
+            raise ValueError(f"name={name!r} is not allowed; allowed: a file name ending in .npz")
+        path = self.dir / name
+        if not path.exists():
+            got = compute()
+            if not isinstance(got, dict) or not got:
+                raise ValueError(f"compute() returned {type(got).__name__}; allowed: a non-empty dict of arrays")
+            arrays = {}
+            for k, v in got.items():
+                a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+                if a.dtype == object:
+                    raise ValueError(f"compute()[{k!r}] is not a numeric array; allowed: arrays or tensors")
+                arrays[k] = a
+            atomic_write(path, lambda f: np.savez_compressed(f, **arrays), mode="wb")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
 
     # ---------------------------------------------------------- checkpoints
     def checkpoint_path(self, which: str | int) -> Path:

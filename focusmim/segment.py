@@ -576,6 +576,17 @@ def foreground_cache_path(images: torch.Tensor, name: str = "", cache_dir: str |
     return root / "foreground" / f"{safe}-{n}x{h}x{w}-{_fingerprint(images)[:16]}-{MODEL_NAME}.pt"
 
 
+_PRINTED: set[str] = set()
+
+
+def _print_once(msg: str) -> None:
+    """Print ``msg`` the first time only: every run of a chapter that loads the same
+    filtered split reports the same counts (chapter 5 printed its filter line twice)."""
+    if msg not in _PRINTED:
+        _PRINTED.add(msg)
+        print(msg)
+
+
 def attach_foreground(
     imageset,
     cfg,
@@ -625,7 +636,7 @@ def attach_foreground(
         )
         log.info(msg)
         if progress:
-            print(msg)
+            _print_once(msg)
         return dataclasses.replace(imageset, foreground=fg.to(images.device))
     if report["kept"] == 0:
         raise ValueError(
@@ -639,7 +650,7 @@ def attach_foreground(
     )
     log.info(msg)
     if progress:
-        print(msg)
+        _print_once(msg)
     index = torch.nonzero(keep).squeeze(1)
     subset = imageset.subset(index.to(images.device))
     return dataclasses.replace(subset, foreground=fg[index].to(subset.images.device))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from focusmim.chapters import ch02_decorrelation as ch02
 from focusmim.chapters import ch03_augmentation as ch03
 from focusmim.notebook import setup
 from focusmim.paper import PAPER_ACCURACY
+from focusmim.plots import masking as pm
 from focusmim.runs import RunStore
 
 TINY = dict(epochs=1, n_unlabeled=32, n_labeled=40, n_test=32, batch_size=32, width=0.25)
@@ -105,6 +107,34 @@ def test_chapter1_reconstructions(res01):
     assert torch.equal(torch.tensor(rec["plain autoencoder"]["masked"]), torch.tensor(rec["plain autoencoder"]["target"]))
     per = rec["masked periphery"]
     assert not torch.equal(torch.tensor(per["masked"]), torch.tensor(per["target"]))
+    # the examples are one per class, not the split's first images (CIFAR-10's test folder is in class order)
+    from focusmim.data import load_for_config
+    from focusmim.data.base import spread_over_classes
+
+    test = load_for_config(_nb("01_masking_strategy").base, "test")
+    idx = spread_over_classes(test.labels, ch01.N_RECONSTRUCTIONS)
+    assert len(set(test.labels[idx].tolist())) == ch01.N_RECONSTRUCTIONS
+    assert torch.equal(torch.tensor(per["target"], dtype=torch.uint8), test.images[idx])
+    assert "older" not in per  # computed from the run's weights, not an older cache
+
+
+def test_examples_fall_back_to_an_older_cache_only_without_weights(store, res01):
+    run = res01["runs"]["masked periphery"][0]
+    run.save_json("reconstructions-n2-s0.json", {"target": [], "masked": [], "reconstruction": []})
+    images = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    assert "older" not in ch01.reconstructions(run, images)  # weights here: computed afresh
+    moved = run.checkpoint_path("best").rename(run.dir / "best.pt.away"), run.checkpoint_path("last")
+    last_away = moved[1].rename(run.dir / "last.pt.away") if moved[1].exists() else None
+    try:
+        got = ch01.reconstructions(run, images + 1)  # other images, no weights: the older cache, marked
+        assert got["older"] == ch01.OLDER_EXAMPLES
+        blank = [np.zeros((3, 4, 4), np.uint8)] * 2
+        fig = pm.reconstruction_grid({"x": {**got, "target": blank, "masked": blank, "reconstruction": blank}})
+        assert "one class" in fig.get_suptitle()
+    finally:
+        (run.dir / "best.pt.away").rename(run.checkpoint_path("best"))
+        if last_away is not None:
+            last_away.rename(run.checkpoint_path("last"))
 
 
 def test_chapter2_reuses_runs_and_caches(store, res01):

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,8 @@ import torch
 from focusmim import chapters, models
 from focusmim.chapters import ch04_object_loss as ch04
 from focusmim.chapters import ch05_covert_attention as ch05
+from focusmim.config import make_config
+from focusmim.plots.common import image_panel_problems
 from focusmim.notebook import setup
 from focusmim.plots import objects as plots
 from focusmim.widgets import covert
@@ -153,6 +156,48 @@ def test_plots_from_fabricated_results():
         plots.covert_reconstructions({"target": []})
 
 
+def test_foreground_gallery_is_not_washed_out_after_a_json_round_trip():
+    # the images and maps as JSON gives them back (nested int lists), as the book once stored them
+    ex = ch04.foreground_examples(make_config("smoke", foreground="gt", n_unlabeled=8), n=4)
+    fig = plots.foreground_gallery(ex["images"].tolist(), {"map": ex["maps"].tolist()}, n=4)
+    assert image_panel_problems(fig) == []
+    # the check itself fails on the defect: values 0..255 read as floats in [0, 1] clip to white
+    washed = plt.figure()
+    washed.add_subplot().imshow(np.clip(ex["images"][0].transpose(1, 2, 0).astype(np.float32), 0, 1))
+    assert "washed out" in " ".join(image_panel_problems(washed))
+    blank = plt.figure()
+    blank.add_subplot().imshow(np.zeros((8, 8)), vmin=0, vmax=1)
+    assert "blank" in " ".join(image_panel_problems(blank))
+
+
+def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
+    from focusmim.runs import RunStore
+
+    lattice = np.full((2, 3, 8, 8), 100, np.uint8)
+    lattice[..., ::2, ::2] = 200  # what an untrained 1x1 stride-2 transposed skip leaves
+    smooth = np.tile(np.linspace(0, 255, 8).astype(np.uint8), (2, 3, 8, 1))
+    assert ch05.lattice_share(lattice) > 0.99 and ch05.lattice_share(smooth) < 0.1
+    assert ch05.lattice_share(lattice.tolist()) == ch05.lattice_share(lattice)  # JSON lists read the same
+    with pytest.raises(ValueError, match="images has shape"):
+        ch05.lattice_share(np.zeros((3, 7, 7)))
+    store = RunStore(tmp_path)
+    cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
+    short = store.open(cfg)
+    short.save_json("metrics.json", {"finished": True, "images_per_s": [10.0], "epoch_time": [10.0]})
+    assert ch05.training_steps(short) == 10 and ch05.longer_trained(short, store) is None
+    longer = store.open(cfg.replace(foreground="none", epochs=5))  # same masker and data, more steps
+    longer.save_json("metrics.json", {"finished": True, "images_per_s": [10.0] * 5, "epoch_time": [10.0] * 5})
+    recon = {"reconstruction": smooth.tolist(), "target": smooth.tolist()}
+    longer.save_json("reconstructions-n2-s0.json", recon)
+    other = store.open(cfg.replace(masker="random_patches", epochs=9))  # another masker never counts
+    other.save_json("metrics.json", {"finished": True, "images_per_s": [10.0] * 9, "epoch_time": [10.0] * 9})
+    other.save_json("reconstructions-n2-s0.json", recon)
+    key, steps, got = ch05.longer_trained(short, store)
+    assert key == longer.dir.name and steps == 50 and got == recon
+    fig = plots.lattice_comparison({"plain_recon": lattice, "target": smooth}, (key, steps, got), n=2)
+    assert len(fig.axes) == 8 and image_panel_problems(fig) == []
+
+
 def test_segmentation_quality_with_a_stand_in_predictor():
     perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
@@ -183,7 +228,12 @@ def test_chapters_04_and_05_end_to_end(tmp_path):
     assert len(rows) == 4 and {r["epoch"] for r in rows} == {1}
     assert all(0 <= r["accuracy_mean"] <= 1 for r in rows)
     assert len(res["final"]) == 4 and res["filter"]["n"] == 64
-    assert np.asarray(res["examples"]["maps"]).shape == (6, 1, 32, 32)
+    ex = res["examples"]
+    assert ex["maps"].shape == (6, 1, 32, 32) and ex["images"].dtype == np.uint8 == ex["maps"].dtype
+    shown = res["runs"]["random patches, loss on the object"][0]
+    assert (shown.dir / "foreground-examples-n6.npz").exists() and (shown.dir / "filter-counts-gt.json").exists()
+    fig = plots.foreground_gallery(ex["images"], {"map": ex["maps"]})
+    assert image_panel_problems(fig) == []  # the chapter's figure: no washed-out or blank panel
     plots.accuracy_vs_epoch(res["curves"])
     a = ch04.agreement(res["final"])
     assert set(a["gains"]) == set(ch04.STRATEGIES)

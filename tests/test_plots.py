@@ -10,6 +10,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from focusmim.experiments import Table  # noqa: E402
+from focusmim.notebook import budget_note  # noqa: E402
 from focusmim.plots import common, masking as pm  # noqa: E402
 from focusmim.widgets import masking as wm  # noqa: E402
 
@@ -97,9 +98,26 @@ def test_reconstruction_grid_and_image_helpers():
 
 
 def test_budget_text():
-    assert common.budget_text(META) == "synthetic 32 px, 2 epochs, pretraining seeds [0, 1], CPU, 1.5 min"
+    assert common.budget_text(META) == "synthetic 32 px, 2 epochs, pretraining seeds [0, 1], trained on CPU, 1.5 min"
     with pytest.raises(ValueError, match="meta"):
         common.budget_text([1, 2])
+
+
+def test_caption_comes_from_the_runs_shown_not_the_executing_machine():
+    # a chapter executed on a CPU that reads GPU-trained runs from the store (chapter 2 once said 'CPU')
+    rows = [dict(condition=c, accuracy_mean=0.4, run_keys=[c], device="NVIDIA H100", wall_time_s=30.0, epochs=10,
+                 pretrain_seeds=[0]) for c in ("a", "b")]
+    table = Table("t", rows, meta=dict(META, device="cpu", n_unlabeled=None, **{"pretraining seeds": [0, 1, 2]}))
+    fig = pm.strategy_bars(table)
+    text = " ".join(t.get_text() for t in fig.texts)
+    assert "trained on NVIDIA H100" in text and "CPU" not in text and "1.0 min" in text
+    assert "pretraining seeds [0]," in text and "10 epochs" in text and "all unlabeled images" in text
+    # rows listing the same runs (one per probed epoch) count once; other runs add their epochs and time
+    table.rows += [dict(r, epoch=5) for r in rows] + [dict(rows[0], run_keys=["c"], epochs=12, pretrain_seeds=[1])]
+    assert common.budget_text(table).endswith("10-12 epochs, pretraining seeds [0, 1], trained on NVIDIA H100, 1.5 min")
+    note = budget_note(table)
+    assert "40.0-40.0 % against 10 % chance: above chance" in note
+    assert "near chance" in budget_note(Table("t", [dict(r, accuracy_mean=0.11) for r in rows]))
 
 
 def test_widget_render_and_model_lookup(tmp_path):

@@ -30,21 +30,32 @@ def test_summary_has_ours_paper_budget_and_claims(tmp_path):
     _store("smoke", "01_masking_strategy", [_row("random patches", 0.123)], {**META, "dataset": "synthetic"})
     _store("smoke", "03_augmentation", [_row("masked periphery, no crop", 0.2), _row("masked periphery", 0.3)],
            {**META, "dataset": "synthetic", "image_size": 32})
+    _store("paper", "lr_check", [_row("masked periphery, lr 5e-4", 0.6), _row("masked periphery", 0.99)])
     _store("paper", "02_decorrelation", [{"condition": "masked periphery", "decorrelation_mean": 1.0},
                                          {"condition": "foveal filter", "decorrelation_mean": 3.0}])
     path = report.write_summary(tmp_path / "results.md")
     text = path.read_text()
     # the larger budget wins for table 01: 68.9 (paper preset), not the smoke 12.3
-    assert "| 01_masking_strategy (paper) | random patches | 68.9 % ± 1.0 | 70.2 % | stl10 96 px, 500 ep" in text
+    # headline: only conditions the paper reports, ours beside theirs, the budget; the larger budget wins
+    assert "| random patches | 68.9 % ± 1.0 | 70.2 % | -1.3 | stl10 96 px, 500 ep" in text
+    assert "(01_masking_strategy, paper) |" in text
     assert "12.3 %" not in text
     assert "NVIDIA H100" in text and "2.0 h" in text
-    assert "| new thing | 40.0 % ± 1.0 |  |" in text  # no paper value
-    assert "- patches >= periphery: does not hold (paper preset)" in text  # 68.9 < 70.1 - 1
-    assert "- periphery >> foveal: holds (paper preset)" in text
-    assert "- blur hurts patches: not run" in text
-    assert "- crop matters for periphery: holds (smoke preset)" in text
-    assert "- periphery decorrelates more than foveal: holds (paper preset)" in text
-    assert "03_augmentation (smoke)" in text
+    assert "new thing" not in text and "lr_check" not in text and "99.0" not in text  # internal checks stay out
+    assert "![ours against the paper's STL-10 numbers](results_headline.png)" in text
+    assert (tmp_path / "results_headline.png").stat().st_size > 1000
+    assert "| patches >= periphery | does not hold | paper preset |" in text  # 68.9 < 70.1 - 1
+    assert "| periphery >> foveal | holds | paper preset |" in text
+    assert "| blur hurts patches | not run |  |" in text
+    assert "| crop matters for periphery | holds | smoke preset |" in text
+    assert "| periphery decorrelates more than foveal | holds | paper preset |" in text
+    assert "03_augmentation (smoke)" in text and "{doc}`results_appendix`" in text
+    # the appendix: every condition of every table, internal checks in their own section
+    appendix = (tmp_path / "results_appendix.md").read_text()
+    assert "| 01_masking_strategy (paper) | new thing | 40.0 % ± 1.0 |  |" in appendix  # no paper value
+    chapters, internal = appendix.split("## Internal checks")
+    assert "| lr_check (paper) | masked periphery, lr 5e-4 | 60.0 % ± 1.0 |" in internal
+    assert "lr_check" not in chapters
 
 
 def test_summary_without_tables(tmp_path):

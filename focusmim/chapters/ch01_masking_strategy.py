@@ -15,6 +15,8 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
+
 import inspect
 from typing import Any, Sequence
 
@@ -41,7 +43,10 @@ STRATEGIES: dict[str, dict[str, Any]] = {
 }
 # strategies whose masking ratio is swept
 SWEEP = {"random patches": "random_patches", "masked periphery": "masked_periphery"}
-N_RECONSTRUCTIONS = 3  # test images reconstructed by every strategy
+N_RECONSTRUCTIONS = 3  # test images reconstructed by every strategy (one per class)
+# what a figure says when it shows an evaluation cached before examples were spread over classes
+OLDER_EXAMPLES = ("the first test images (all of one class), stored before examples were spread over classes; "
+                  "this run's weights are not here to redo them")
 
 
 def default_ratio(masker: str) -> float | None:
@@ -103,7 +108,9 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
         return {"masked": _to_uint8(out.inputs), "reconstruction": _to_uint8(recon), "target": _to_uint8(x),
                 "weight": _to_uint8(out.weight), "masker": cfg.masker, "seed": seed}
 
-    return run.cached_json(f"reconstructions-n{len(images)}-s{seed}.json", compute)
+    digest = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()[:8]  # which images: part of the key
+    return run.cached_json_or_older(f"reconstructions-n{len(images)}-s{seed}-{digest}.json", compute,
+                                    f"reconstructions-n{len(images)}-s{seed}.json", OLDER_EXAMPLES)
 
 
 @register(NAME)
@@ -126,7 +133,10 @@ def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
     runs = train_conditions(nb.base, STRATEGIES, seeds=nb.seeds[:1], store=store, progress=progress)
     from focusmim.data import load_for_config
 
-    test = load_for_config(nb.base, "test").images[:N_RECONSTRUCTIONS]
+    from focusmim.data.base import spread_over_classes
+
+    test_set = load_for_config(nb.base, "test")
+    test = test_set.images[spread_over_classes(test_set.labels, N_RECONSTRUCTIONS)]
     recon = {name: reconstructions(rs[0], test) for name, rs in runs.items()}
     return {"table": table, "sweep": sweep, "reconstructions": recon, "fractions": masked_fractions(96),
             "runs": runs, "image_size": nb.base.image_size}

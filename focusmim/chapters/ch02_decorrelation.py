@@ -20,7 +20,7 @@ import torch
 
 from focusmim.chapters import register
 from focusmim.chapters.ch01_masking_strategy import STRATEGIES
-from focusmim.experiments import Table, mean_std, provenance, train_conditions
+from focusmim.experiments import Table, mean_std, provenance, runs_record, train_conditions
 from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity
 from focusmim.runs import Run, RunStore
 
@@ -87,9 +87,8 @@ def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
     curves = {}
     for name, rs in runs.items():
         stats = [run_latent_stats(r, held) for r in rs]
-        row = {"condition": name, "n": stats[0]["n"], "d": stats[0]["d"], "epochs": rs[0].config.epochs,
-               "pretrain_seeds": [r.config.seed for r in rs], "masker": rs[0].config.masker,
-               "run_keys": [r.dir.name for r in rs]}
+        row = {"condition": name, "n": stats[0]["n"], "d": stats[0]["d"], "masker": rs[0].config.masker,
+               **runs_record(rs)}
         for k in (*STATS, "dead_fraction"):
             row[f"{k}_mean"], row[f"{k}_std"] = mean_std([s[k] for s in stats])
         table.rows.append(row)

@@ -136,19 +136,23 @@ def accuracy_curves(runs: dict[str, list], probe_seeds: Sequence[int], epochs: S
                          "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
                          "accuracies": r["accuracies"], "knn": r["knn"], "pretrain_seeds": r["pretrain_seeds"],
                          "run_keys": r["run_keys"], "final_loss": r["final_loss"], "wall_time_s": r["wall_time_s"],
+                         "device": r["device"],
                          "epochs": rs[0].config.epochs})
     return rows
 
 
-def foreground_examples(cfg: Config, n: int = 6) -> dict:
+def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
     """The first ``n`` pretraining images and the foreground maps the runs weight the
-    loss with (uint8 nested lists, so they store as JSON).
+    loss with: uint8 arrays ``images`` (n,3,H,W) and ``maps`` (n,1,H,W), and ``source``.
+    With ``run`` (a :class:`~focusmim.runs.Run` trained on this data) they are stored in
+    its folder as an .npz (dtype and shape kept), so the figure is drawn again without
+    the foreground maps' cache.
 
     Example:
         >>> from focusmim.config import make_config
-        >>> ex = foreground_examples(make_config("smoke", foreground="gt", n_unlabeled=8), n=2)  # doctest: +SKIP
-        >>> torch.tensor(ex["images"]).shape                                                   # doctest: +SKIP
-        torch.Size([2, 3, 32, 32])
+        >>> ex = foreground_examples(make_config("smoke", foreground="gt", n_unlabeled=8), n=2)
+        >>> ex["images"].dtype, ex["images"].shape, ex["maps"].shape, ex["source"]
+        (dtype('uint8'), (2, 3, 32, 32), (2, 1, 32, 32), 'gt')
     """
     from focusmim.data import load_for_config
 
@@ -156,9 +160,28 @@ def foreground_examples(cfg: Config, n: int = 6) -> dict:
         raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
     if cfg.foreground == "none":
         raise ValueError("cfg.foreground='none' is not allowed here; allowed: 'gt', 'rembg'")
-    ds = load_for_config(cfg, "unlabeled")
-    n = min(n, len(ds))
-    return {"images": ds.images[:n].tolist(), "maps": ds.foreground[:n].tolist(), "source": cfg.foreground}
+
+    def compute() -> dict:
+        if cfg.foreground != "rembg":
+            ds = load_for_config(cfg, "unlabeled")
+            k = min(n, len(ds))
+            return {"images": ds.images[:k], "maps": ds.foreground[:k]}
+        # the filter is per image, so the first n images that pass it are the filtered split's first n:
+        # maps of the first few images suffice (not of the whole split, which takes u2netp half an hour)
+        from focusmim import segment
+
+        ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
+        m = min(4 * n, len(ds))
+        while True:
+            fg = segment.foreground_maps(ds.images[:m], progress=False)
+            keep = torch.nonzero(segment.keep_mask(fg)).squeeze(1)[:n]
+            if len(keep) == n or m == len(ds):
+                return {"images": ds.images[:m][keep], "maps": fg[keep]}
+            m = min(2 * m, len(ds))
+
+    arrays = (run.cached_arrays(f"foreground-examples-n{n}.npz", compute) if run is not None
+              else {k: v.numpy() for k, v in compute().items()})
+    return {**arrays, "source": cfg.foreground}
 
 
 def segmentation_quality(n: int = 16, *, image_size: int = 96, threshold: float = 0.5, n_show: int = 6,
@@ -209,16 +232,19 @@ def segmentation_quality(n: int = 16, *, image_size: int = 96, threshold: float 
     }
 
 
-def filter_counts(cfg: Config, foreground: str, *, progress: bool = False) -> dict:
+def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=None) -> dict:
     """The paper's filter (at most 100 confident pixels per 96x96 image, scaled to the
     image size) on the maps of the whole pretraining split, before any filtering.
 
     With ``'rembg'`` this reads the same cache the training data used (computing the
-    maps if they are not there yet)."""
+    maps if they are not there yet). With ``run`` the counts are cached in its folder."""
+    resolve_foreground(foreground, cfg.dataset)
+    if run is not None:
+        return run.cached_json(f"filter-counts-{foreground}.json",
+                               lambda: filter_counts(cfg, foreground, progress=progress))
     from focusmim import segment
     from focusmim.data import load_for_config
 
-    resolve_foreground(foreground, cfg.dataset)
     if foreground == "gt":
         ds = load_for_config(cfg.replace(foreground="gt"), "unlabeled")
         fg = ds.foreground
@@ -252,15 +278,16 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
     table.meta["seconds"] = time.perf_counter() - t0
     table.meta["wall_time_s"] = sum(r.metrics.get("wall_time_s", 0.0) for rs in runs.values() for r in rs)
     final = [r for r in table.rows if r["epoch"] == epochs[-1]]
+    shown = runs[f"{next(iter(STRATEGIES))}, loss on the object"][0]  # holds the examples and filter counts
     return {
         "curves": table,
         "final": final,
         "runs": runs,
         "foreground": fg,
         "probe_epochs": epochs,
-        "examples": foreground_examples(base.replace(foreground=fg)),
+        "examples": foreground_examples(shown.config, run=shown),
         "segmentation": segmentation_quality(iou_n),
-        "filter": filter_counts(base, fg),
+        "filter": filter_counts(base, fg, run=shown),
     }
 
 

@@ -21,18 +21,22 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from focusmim import masking
 from focusmim.chapters import register
 from focusmim.chapters.ch04_object_loss import object_base
-from focusmim.experiments import Table, mean_std, provenance, summarise, train_conditions
+from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
 from focusmim.paper import PAPER_COVERT_ERROR
+from focusmim.runs import RunStore
 
 __all__ = [
     "NAME",
+    "lattice_share",
+    "training_steps",
+    "longer_trained",
     "PROBE_CONDITIONS",
     "REGIONS",
     "foreground_error",
@@ -128,8 +132,20 @@ def _ratio(cfg) -> float:
     return float(cfg.ratio) if cfg.ratio is not None else 0.8
 
 
-def _test_batch(cfg, n: int):
+def _test_batch(cfg, n: int, *, spread: bool = False):
+    """The first ``n`` test images and their foreground maps (floats in [0, 1]); with
+    ``spread``, ``n`` images spread over the classes instead (for figures)."""
     from focusmim.data import load_for_config
+    from focusmim.data.base import spread_over_classes
+
+    if spread:
+        ds = load_for_config(cfg.replace(foreground="none" if cfg.foreground == "rembg" else cfg.foreground), "test")
+        ds = ds.subset(spread_over_classes(ds.labels, n))
+        if cfg.foreground == "rembg":
+            from focusmim import segment
+
+            ds = segment.attach_foreground(ds, cfg, drop=False, progress=False)
+        return ds.images.float() / 255.0, ds.foreground.float() / 255.0
 
     if cfg.foreground not in ("gt", "rembg"):
         raise ValueError(f"the run's config has foreground={cfg.foreground!r}; allowed: 'gt' or 'rembg' "
@@ -179,13 +195,14 @@ def evaluate_errors(run, n: int = 512, which: str | int = "best") -> dict:
 
 
 def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
-    """Target, foreground, both inputs and both reconstructions of ``n`` test images
-    (uint8 nested lists (n, 3, H, W); cached in the run) for the Fig. 6 analogue."""
+    """Target, foreground, both inputs and both reconstructions of ``n`` test images spread
+    over the classes (uint8 nested lists (n, 3, H, W); cached in the run) for the Fig. 6
+    analogue."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
 
     def compute() -> dict:
-        x, fg = _test_batch(run.config, n)
+        x, fg = _test_batch(run.config, n, spread=True)
         plain, cov = covert_inputs(x, fg, _ratio(run.config))
         model = run.load_model(which)
         u8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8).tolist()  # noqa: E731
@@ -193,7 +210,10 @@ def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
                 "plain_recon": u8(_recon(model, plain.inputs)), "covert_input": u8(cov.inputs),
                 "covert_recon": u8(_recon(model, cov.inputs)), "which": which}
 
-    return run.cached_json(f"covert-recon-{which}-n{n}.json", compute)
+    from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
+
+    return run.cached_json_or_older(f"covert-recon-{which}-classes-n{n}.json", compute,
+                                    f"covert-recon-{which}-n{n}.json", OLDER_EXAMPLES)
 
 
 def probe_conditions(foreground: str) -> dict[str, dict]:
@@ -215,7 +235,7 @@ def _error_rows(runs: dict[str, list], n: int) -> list[dict]:
         evals = [evaluate_errors(r, n) for r in rs]
         for inp, label in (("plain", "periphery only"), ("covert", "periphery + disc on the object")):
             row = {"condition": f"{name} | {label}", "model": name, "input": label, "n": evals[0]["n"],
-                   "pretrain_seeds": [r.config.seed for r in rs]}
+                   **runs_record(rs)}
             for reg in REGIONS:
                 vals = [e[inp][reg] for e in evals]
                 if len(vals) > 1:
@@ -229,6 +249,69 @@ def _error_rows(runs: dict[str, list], n: int) -> list[dict]:
                 row[f"{reg} values"] = vals
             rows.append(row)
     return rows
+
+
+def lattice_share(images) -> float:
+    """How much of an image's structure is a dot lattice of period 2 px: the share of its
+    spectral power (mean removed per image and channel) on the Nyquist row and column,
+    averaged over images and channels. About 0 for photographs; the decoder's last block
+    adds its 1x1 stride-2 transposed skip on every second pixel only (as
+    ``nn.ConvTranspose2d`` does), so an under-trained decoder leaves such a lattice.
+
+    ``images``: (N,C,H,W) uint8 (or integer lists, as JSON stores them) or floats in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> lattice = np.zeros((1, 3, 8, 8), np.uint8); lattice[..., ::2, ::2] = 255
+        >>> smooth = np.tile(np.linspace(0, 255, 8, dtype=np.uint8), (1, 3, 8, 1))
+        >>> round(lattice_share(lattice), 2), round(lattice_share(smooth), 2)
+        (1.0, 0.05)
+    """
+    import numpy as np
+
+    a = np.asarray(images)
+    a = a.astype(np.float64) / 255.0 if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64)
+    if a.ndim != 4 or a.shape[-1] % 2 or a.shape[-2] % 2:
+        raise ValueError(f"images has shape {a.shape}; allowed: (N,C,H,W) with even H and W")
+    a = a - a.mean(axis=(-2, -1), keepdims=True)
+    power = np.abs(np.fft.fft2(a)) ** 2
+    h, w = a.shape[-2:]
+    nyquist = power[..., h // 2, :].sum(-1) + power[..., :, w // 2].sum(-1) - power[..., h // 2, w // 2]
+    return float((nyquist / np.maximum(power.sum((-2, -1)), 1e-12)).mean())
+
+
+def training_steps(run) -> int:
+    """About how many optimiser steps a finished run took: the images it saw (its
+    recorded images per second times seconds per epoch) over the batch size."""
+    return _steps(run.metrics, run.config.batch_size)
+
+
+def _steps(metrics: dict, batch_size: int) -> int:
+    seen = sum(i * t for i, t in zip(metrics.get("images_per_s", []), metrics.get("epoch_time", [])))
+    return int(round(seen / batch_size))
+
+
+def longer_trained(run, store) -> tuple[str, int, dict] | None:
+    """Among the finished runs in ``store`` with the same data, size, model and masker as
+    ``run`` and cached reconstructions (chapter 1's ``reconstructions-*.json``), the one
+    that took the most optimiser steps, if more than ``run``: ``(its key, its steps, its
+    reconstructions)``, else None. Reads the stored JSON only (no checkpoint, no data)."""
+    import json
+
+    best, best_steps = None, training_steps(run)
+    want = {k: getattr(run.config, k) for k in ("dataset", "image_size", "masker", "model")}
+    root = getattr(store, "root", None)
+    for d in sorted(root.iterdir()) if root is not None and root.exists() else []:
+        cached = sorted(d.glob("reconstructions-*.json"))
+        if not cached or not (d / "config.json").exists() or not (d / "metrics.json").exists():
+            continue
+        cfg, metrics = json.loads((d / "config.json").read_text()), json.loads((d / "metrics.json").read_text())
+        if any(cfg.get(k) != v for k, v in want.items()) or not metrics.get("finished"):
+            continue
+        steps = _steps(metrics, cfg["batch_size"])
+        if steps > best_steps:
+            best, best_steps = (d.name, steps, json.loads(cached[0].read_text())), steps
+    return best
 
 
 @register(NAME)
@@ -249,12 +332,19 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
     errors = Table("foreground prediction error on held-out images", _error_rows(runs, n_eval), dict(meta))
     probe = Table("linear probe: second disc during pretraining", meta=dict(meta))
     probe.rows = [summarise(name, rs, nb.probe_seeds, "best") for name, rs in runs.items()]
-    recon = reconstructions(runs["no second disc"][0], n_show)
+    shown = runs["no second disc"][0]
+    recon = reconstructions(shown, n_show)
+    longer = longer_trained(shown, store if store is not None else RunStore())
     errors.meta["seconds"] = probe.meta["seconds"] = time.perf_counter() - t0
     pretrain_s = sum(r.metrics.get("wall_time_s", 0.0) for rs in runs.values() for r in rs)
     errors.meta["wall_time_s"] = probe.meta["wall_time_s"] = pretrain_s
+    # the reconstructions' dot lattice against a run of the same masker that trained longer
+    lattice = {"this chapter's model": (training_steps(shown), lattice_share(recon["plain_recon"])),
+               "targets": (None, lattice_share(recon["target"]))}
+    if longer is not None:
+        lattice[f"the same masker trained longer (run {longer[0]})"] = (longer[1], lattice_share(longer[2]["reconstruction"]))
     return {"errors": errors, "probe": probe, "recon": recon, "runs": runs, "foreground": fg,
-            "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR)}
+            "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR), "longer": longer, "lattice": lattice}
 
 
 # the paper's claim for the results page (focusmim.report): a periphery-trained model's error on the

@@ -131,24 +131,29 @@ def _masks_of(run: Run, which, x: torch.Tensor) -> torch.Tensor:
 def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
     """Masks of ``n`` fixed test images at every snapshot epoch of an ADIOS run, plus the
     object affinity at each snapshot (against the ground truth on synthetic images, rembg's
-    maps elsewhere); cached in the run's folder."""
+    maps elsewhere); cached in the run's folder. The gallery's images are spread over the classes."""
+    from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
+    from focusmim.data.base import spread_over_classes
+
     def compute() -> dict:
         cfg = run.config
         data = _object_test(cfg)
         x_all = data.images.float() / 255
         epochs = list(cfg.snapshot_epochs) or [cfg.epochs]
-        out = {"epochs": epochs, "images": data.images[:n].tolist(), "masks": {}, "affinity": {}}
+        show = spread_over_classes(data.labels, n)  # gallery images spread over the classes
+        out = {"epochs": epochs, "images": data.images[show].tolist(), "masks": {}, "affinity": {}}
         for e in epochs:
             which = e if cfg.snapshot_epochs else "last"
             with torch.no_grad():
                 m = _masks_of(run, which, x_all)
-            out["masks"][str(e)] = m[:n].mul(255).round().to(torch.uint8).tolist()
+            out["masks"][str(e)] = m[show.to(m.device)].mul(255).round().to(torch.uint8).tolist()
             if data.foreground is not None:
                 out["affinity"][str(e)] = object_affinity(m, data.foreground)
         return out
 
     source = "" if run.config.dataset == "synthetic" else "rembg-"
-    return run.cached_json(f"mask-gallery-{source}n{n}.json", compute)
+    return run.cached_json_or_older(f"mask-gallery-{source}classes-n{n}.json", compute,
+                                    f"mask-gallery-{source}n{n}.json", OLDER_EXAMPLES)
 
 
 @torch.no_grad()

@@ -190,6 +190,27 @@ def cached(key: str, build: Callable[[], ImageSet], folder: str | os.PathLike | 
 
 
 # ----------------------------------------------------------------------------- subsets / resizing
+def spread_over_classes(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of ``n`` example images spread over the classes, for figures: the first
+    image of each class (in class order), then the second of each, and so on. Splits
+    stored in class order (CIFAR-10's test folder) would otherwise show one class only.
+
+    Example:
+        >>> spread_over_classes(torch.tensor([0, 0, 0, 1, 1, 2]), 4).tolist()
+        [0, 3, 5, 1]
+        >>> spread_over_classes(torch.full((5,), -1), 2).tolist()  # unlabeled: the first n
+        [0, 1]
+    """
+    check_n(n)
+    lab = torch.as_tensor(labels).to(torch.int64).cpu()
+    order = torch.sort(lab, stable=True).indices
+    sorted_lab = lab[order]
+    rank = torch.empty_like(lab)
+    rank[order] = torch.arange(len(lab)) - torch.searchsorted(sorted_lab, sorted_lab, side="left")
+    key = rank * (int(lab.max()) - int(lab.min()) + 2 if len(lab) else 1) + (lab - (int(lab.min()) if len(lab) else 0))
+    return torch.argsort(key, stable=True)[:n]
+
+
 def balanced_subset_index(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     """Sorted indices of a deterministic subset of size ``n`` (all indices when ``n >= len``).
 

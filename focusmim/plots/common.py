@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "bar_chart",
     "table_bars",
+    "image_panel_problems",
     "line_plot",
     "grouped_bars",
     "image_grid",
@@ -127,7 +128,7 @@ def table_bars(table, *, mean: str = "accuracy_mean", std: str = "accuracy_std",
     fig = bar_chart([r["condition"] for r in rows], [r.get(mean) for r in rows], [r.get(std) or 0.0 for r in rows],
                     paper=paper, **kwargs)
     if caption:
-        provenance_caption(fig, table.meta)
+        provenance_caption(fig, table)
     return fig
 
 
@@ -224,9 +225,20 @@ def grouped_bars(groups: Sequence[str], series: Mapping[str, tuple[Sequence[floa
 
 def to_image(x) -> np.ndarray:
     """An image as a float (H, W, 3) array in [0, 1] from a tensor/array that is
-    (3,H,W) or (H,W,3), uint8 (0..255) or float (0..1); (1,H,W) / (H,W) become grey."""
+    (3,H,W) or (H,W,3), integers (0..255: uint8, or nested lists read back from JSON) or
+    float (0..1); (1,H,W) / (H,W) become grey.
+
+    Example:
+        >>> float(to_image([[[0, 128, 255]]]).max()), float(to_image(np.full((2, 2), 0.5)).max())
+        (1.0, 0.5)
+    """
     a = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
-    if a.dtype == np.uint8:
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        # integers are 8-bit pixel values, never a [0, 1] scale (read as floats, most would clip to white)
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"integer image has values {a.min()}..{a.max()}; allowed: 0..255")
         a = a.astype(np.float32) / 255.0
     a = a.astype(np.float32)
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
@@ -279,42 +291,50 @@ def image_grid(rows: Sequence[Sequence[Any]], *, row_labels: Sequence[str] | Non
     return fig
 
 
-def budget_text(meta: Mapping[str, Any]) -> str:
-    """One line saying what a number cost: dataset, size, epochs, seeds, device, wall time.
+def image_panel_problems(fig: Figure, *, white: float = 0.9, flat: float = 0.01) -> list[str]:
+    """What is wrong with the image panels of ``fig``: one line per panel whose image is
+    washed out (more than ``white`` of its pixels pure white) or blank (pixel standard
+    deviation under ``flat`` on the [0, 1] scale). Empty when every panel is fine.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = image_grid([[np.full((8, 8, 3), 255, np.uint8), np.random.default_rng(0).random((8, 8, 3))]])
+        >>> image_panel_problems(fig)
+        ['panel 0 (row 0, col 0): washed out (100 % of pixels white)']
+    """
+    out = []
+    for k, ax in enumerate(fig.axes):
+        for im in ax.get_images():
+            a = np.asarray(im.get_array(), dtype=np.float32)
+            if a.size == 0:
+                continue
+            spec = ax.get_subplotspec()
+            where = f"row {spec.rowspan.start}, col {spec.colspan.start}" if spec is not None else "?"
+            white_frac = float((a.reshape(a.shape[0], a.shape[1], -1) >= 0.999).all(-1).mean())
+            if white_frac > white:
+                out.append(f"panel {k} ({where}): washed out ({100 * white_frac:.0f} % of pixels white)")
+            elif float(a.std()) < flat:
+                out.append(f"panel {k} ({where}): blank (pixel std {float(a.std()):.4f})")
+    return out
+
+
+def budget_text(shown: Any) -> str:
+    """:func:`focusmim.notebook.budget_caption`: one line saying what the shown numbers
+    cost, generated from a Table (its runs' own records) or a Table's meta.
 
     Example:
         >>> budget_text({"dataset": "stl10", "image_size": 96, "epochs": 500, "seeds": [0],
         ...              "device_name": "NVIDIA H100", "wall_time_s": 7200})
-        'stl10 96 px, 500 epochs, pretraining seeds [0], NVIDIA H100, 2.0 h'
+        'stl10 96 px, 500 epochs, pretraining seeds [0], trained on NVIDIA H100, 2.0 h'
     """
-    if not isinstance(meta, Mapping):
-        raise ValueError(f"meta={type(meta).__name__} is not allowed; allowed: a mapping (a Table's meta)")
-    parts = []
-    if meta.get("dataset"):
-        size = meta.get("image_size")
-        parts.append(f"{meta['dataset']}{f' {size} px' if size else ''}")
-    if meta.get("n_unlabeled") not in (None, ""):
-        parts.append(f"{meta['n_unlabeled']} unlabeled")
-    if meta.get("epochs") is not None:
-        parts.append(f"{meta['epochs']} epochs")
-    seeds = meta.get("seeds", meta.get("pretraining seeds"))
-    if seeds is not None:
-        parts.append(f"pretraining seeds {list(seeds)}")
-    if meta.get("probe_seeds", meta.get("probe seeds")) is not None:
-        parts.append(f"probe seeds {list(meta.get('probe_seeds', meta.get('probe seeds')))}")
-    dev = meta.get("device_name") or meta.get("device")
-    if dev:
-        parts.append(str(dev))
-    secs = meta.get("wall_time_s", meta.get("seconds"))
-    if secs is not None and not (isinstance(secs, float) and math.isnan(secs)):
-        secs = float(secs)
-        parts.append(f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.1f} min" if secs >= 60
-                     else f"{secs:.0f} s")
-    return ", ".join(parts)
+    from focusmim.notebook import budget_caption
+
+    return budget_caption(shown)
 
 
-def provenance_caption(fig: Figure, meta: Mapping[str, Any], prefix: str = "Budget: ") -> str:
-    """Write :func:`budget_text` of ``meta`` (a Table's meta) under the figure; returns the text."""
+def provenance_caption(fig: Figure, meta: Any, prefix: str = "Budget: ") -> str:
+    """Write :func:`budget_text` of ``meta`` (a Table, whose rows' runs say where and how
+    long they were trained, or a Table's meta) under the figure; returns the text."""
     if not isinstance(fig, Figure):
         raise ValueError(f"fig={type(fig).__name__} is not allowed; allowed: a matplotlib Figure")
     text = prefix + budget_text(meta)

@@ -44,6 +44,8 @@ def mask_gallery_figure(gallery: Mapping, title: str = "") -> Figure:
         for e in epochs:
             row.append(colour_masks(np.asarray(gallery["masks"][str(e)], dtype=np.uint8)[i]))
         rows.append(row)
+    if gallery.get("older"):
+        title = f"{title}\n(examples: {gallery['older']})" if title else f"examples: {gallery['older']}"
     return image_grid(rows, col_labels=["image"] + [f"epoch {e}" for e in epochs], title=title)
 
 
@@ -54,7 +56,7 @@ def affinity_figure(table) -> Figure:
         raise ValueError("table has no max_affinity rows; allowed: ch07's affinity table (synthetic data)")
     fig = bar_chart([r["condition"] for r in rows], [r["max_affinity"] for r in rows], None, percent=False,
                     ylabel="object affinity (coverage / area)", lines={"no preference": 1.0})
-    provenance_caption(fig, table.meta)
+    provenance_caption(fig, table)
     return fig
 
 

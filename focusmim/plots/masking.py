@@ -72,7 +72,7 @@ def ratio_sweep(sweep, *, title: str = "Accuracy against masking ratio") -> Figu
     if not series:
         raise ValueError("sweep has no rows; allowed: a Table from chapter 1's compute()['sweep']")
     fig = line_plot(None, series, xlabel="masking ratio", paper=PAPER_RATIO, title=title)
-    provenance_caption(fig, sweep.meta)
+    provenance_caption(fig, sweep)
     return fig
 
 
@@ -91,7 +91,9 @@ def reconstruction_grid(recons: Mapping[str, Mapping[str, Any]], *, images: int 
             row += [np.asarray(d["masked"][i], dtype=np.uint8), np.asarray(d["reconstruction"][i], dtype=np.uint8),
                     np.asarray(d["target"][i], dtype=np.uint8)]
         rows.append(row)
-    return image_grid(rows, row_labels=list(recons), col_labels=cols, cell=1.05)
+    older = next((d["older"] for d in recons.values() if d.get("older")), None)
+    return image_grid(rows, row_labels=list(recons), col_labels=cols, cell=1.05,
+                      title=f"Examples: {older}" if older else "")
 
 
 def decorrelation_bars(table, *, title: str | None = None) -> Figure:
@@ -103,7 +105,7 @@ def decorrelation_bars(table, *, title: str | None = None) -> Figure:
                     [r["decorrelation_std"] for r in rows], percent=False,
                     ylabel=f"covariance term (N={n}, d={d})",
                     title=title or "Correlation between latent units (lower = more decorrelated)")
-    provenance_caption(fig, table.meta)
+    provenance_caption(fig, table)
     return fig
 
 
@@ -123,7 +125,7 @@ def sparsity_bars(table) -> Figure:
     for lab in ax.get_xticklabels():
         lab.set_rotation(25)
         lab.set_ha("right")
-    provenance_caption(fig, table.meta)
+    provenance_caption(fig, table)
     return fig
 
 
@@ -145,8 +147,9 @@ def decorrelation_curves(curves: Mapping[str, Sequence[Sequence[float]]], n: int
                      title="Decorrelation during training (held-out images)")
 
 
-def crop_bars(res: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> Figure:
-    """With vs without random-resized-crop per strategy (Fig. 4b analogue)."""
+def crop_bars(res: Mapping[str, Any], meta: Any = None) -> Figure:
+    """With vs without random-resized-crop per strategy (Fig. 4b analogue); ``meta``: the
+    Table shown (or its meta) for the budget caption."""
     g = res["groups"]
     paper = {(name, "crop" if suffix == "" else "no crop"): PAPER_ACCURACY[f"{name}{suffix}"]
              for name in g for suffix in ("", ", no crop") if f"{name}{suffix}" in PAPER_ACCURACY}
@@ -156,8 +159,9 @@ def crop_bars(res: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> 
     return fig
 
 
-def fixed_mask_bars(res: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> Figure:
-    """Patch masks drawn afresh vs fixed per image, with and without crop (section 4.3)."""
+def fixed_mask_bars(res: Mapping[str, Any], meta: Any = None) -> Figure:
+    """Patch masks drawn afresh vs fixed per image, with and without crop (section 4.3);
+    ``meta``: the Table shown (or its meta) for the budget caption."""
     labels = {"random patches": "moving masks", "fixed random patches": "fixed masks"}
     fig = grouped_bars([labels.get(x, x) for x in res["groups"]], res["series"],
                        title="Masks that move vs masks fixed per image")

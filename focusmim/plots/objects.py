@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,11 +26,13 @@ __all__ = ["accuracy_vs_epoch", "foreground_gallery", "segmentation_gallery", "c
 LOSS_LABELS = {"everything": "loss on everything", "object": "loss on the object"}
 
 
-def _rows(table_or_rows) -> tuple[list[dict], dict]:
+def _rows(table_or_rows) -> tuple[list[dict], Any]:
+    """The rows, and what the budget caption is generated from (the Table itself: its rows
+    record where the runs were trained; None for bare rows)."""
     if hasattr(table_or_rows, "rows"):
-        return list(table_or_rows.rows), dict(table_or_rows.meta)
+        return list(table_or_rows.rows), table_or_rows
     if isinstance(table_or_rows, Sequence):
-        return list(table_or_rows), {}
+        return list(table_or_rows), None
     raise ValueError(f"got {type(table_or_rows).__name__}; allowed: a Table or a list of row dicts")
 
 
@@ -62,11 +64,6 @@ def accuracy_vs_epoch(curves, *, strategies: Sequence[str] | None = None, captio
     if caption and meta:
         provenance_caption(fig, meta)
     return fig
-
-
-def _maps(x) -> np.ndarray:
-    a = np.asarray(x)
-    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 or a.max() > 1 else a.astype(np.float32)
 
 
 def foreground_gallery(images, maps: Mapping[str, object], *, n: int = 5, title: str = "") -> Figure:
@@ -151,7 +148,24 @@ def covert_reconstructions(recon: dict, *, n: int = 4) -> Figure:
     k = min(n, len(arrs["target"]))
     rows = [[arrs[c][i] for c in cols] for i in range(k)]
     labels = ["target", "foreground", "periphery input", "reconstruction", "+ disc on object", "reconstruction"]
-    return image_grid(rows, col_labels=labels, title="reconstructions without and with the covert-attention disc")
+    title = "reconstructions without and with the covert-attention disc"
+    if recon.get("older"):
+        title += f"\n(examples: {recon['older']})"
+    return image_grid(rows, col_labels=labels, title=title)
+
+
+def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
+    """This chapter's reconstructions beside those of a longer-trained run of the same
+    masker (``longer``: ``(key, steps, its cached reconstructions)`` from
+    :func:`focusmim.chapters.ch05_covert_attention.longer_trained`), each above its targets."""
+    key, steps, other = longer
+    k = min(n, len(recon["plain_recon"]), len(other["reconstruction"]))
+    rows = [[np.asarray(recon["plain_recon"][i], np.uint8) for i in range(k)],
+            [np.asarray(recon["target"][i], np.uint8) for i in range(k)],
+            [np.asarray(other["reconstruction"][i], np.uint8) for i in range(k)],
+            [np.asarray(other["target"][i], np.uint8) for i in range(k)]]
+    return image_grid(rows, row_labels=["this model", "its targets", f"~{steps} steps", "its targets"],
+                      title="reconstructions: this chapter's model vs the same masker trained longer")
 
 
 def covert_probe_bars(probe, *, caption: bool = True) -> Figure:
