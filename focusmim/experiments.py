@@ -76,7 +76,8 @@ class Table:
     def show(self, columns: Sequence[str] | None = None):
         """The table as a pandas Styler (an HTML ``<table>`` in a notebook and in the book;
         plain text in a terminal), with the same cells as :meth:`to_markdown` and the
-        title as its caption. A notebook cell ends with ``table.show([...])``.
+        title as its caption; underscores in column names read as spaces. A notebook cell
+        ends with ``table.show([...])``.
 
         Example:
             >>> t = Table("demo", [{"condition": "a", "accuracy_mean": 0.5, "accuracy_std": 0.1}])
@@ -87,7 +88,9 @@ class Table:
         import pandas as pd
 
         columns = list(columns or self._default_columns())
-        frame = pd.DataFrame([[_fmt(r, c) for c in columns] for r in self.rows], columns=columns)
+        # headers read as words (and wrap in a narrow column): "wall_time_s" -> "wall time s"
+        frame = pd.DataFrame([[_fmt(r, c) for c in columns] for r in self.rows],
+                             columns=[c.replace("_", " ") for c in columns])
         styler = frame.style.hide(axis="index")
         return styler.set_caption(self.title) if self.title else styler
 

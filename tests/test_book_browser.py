@@ -121,16 +121,13 @@ OVERFLOW = """() => {
   const bad = [];
   const check = (el, what) => {
     if (el.scrollWidth > el.clientWidth + 1) {
-      const style = getComputedStyle(el);
-      // a code cell may scroll sideways (nothing is cut off); everything else must fit
-      if (what === 'code' && ['auto', 'scroll'].includes(style.overflowX)) return;
       bad.push(`${what} <${el.tagName.toLowerCase()} class="${el.className}"> ${el.scrollWidth} px in ${el.clientWidth} px: ` +
                el.textContent.trim().slice(0, 80));
     }
   };
   check(document.documentElement, 'page');
   document.querySelectorAll('article.bd-article, main').forEach(el => check(el, 'content'));
-  document.querySelectorAll('div.cell_output, div.cell_output pre, div.cell_output .output').forEach(
+  document.querySelectorAll('div.cell_output, div.cell_output pre, div.cell_output .output, article table').forEach(
     el => check(el, 'output'));
   document.querySelectorAll('div.cell_input pre, div.highlight pre').forEach(el => check(el, 'code'));
   return bad;

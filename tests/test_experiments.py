@@ -68,3 +68,4 @@ def test_table_shows_as_an_html_table():
     assert html.count("<tr") == 3 and "<caption" in html and "demo" in html
     assert "50.0 ± 10.0 %" in html and "25.0 %" in html and "|" not in html
     assert "<table" in t._repr_html_() and ">accuracy<" in t._repr_html_()
+    assert ">accuracy mean<" in t.show(["condition", "accuracy_mean"]).to_html()  # headers read as words
