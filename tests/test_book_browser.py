@@ -164,8 +164,6 @@ def test_page(browser, site, page_path):
     ctx, page, problems = _open(browser, site, page_path)
     try:
         shot = SHOTS / (page_path.replace("/", "__").removesuffix(".html") + ".png")
-        page.screenshot(path=str(shot), full_page=True)
-
         for im in page.evaluate(IMAGE_STATS):
             if not im["complete"] or not im["w"]:
                 problems.append(f"image not loaded: {im['src']}")
@@ -179,7 +177,8 @@ def test_page(browser, site, page_path):
                 problems.append(f"a table as text, not a <table>: {text.strip()[:120]!r}")
         problems += page.evaluate(OVERFLOW)
         problems += _sliders_move(page)
-        page.screenshot(path=str(shot), full_page=True)
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring / skip link
+        page.screenshot(path=str(shot), full_page=True)  # after the sliders moved: shows their last frames
     finally:
         ctx.close()
     assert not problems, f"{page_path}:\n" + "\n".join(problems)

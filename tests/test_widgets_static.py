@@ -36,8 +36,8 @@ def test_masking_explorer_slider_changes_the_masked_input():
     assert [s.label for s in steps] == ["0.2", "0.8"] and ex.n_frames == 2
     low, high = _visible_sources(ex, 0), _visible_sources(ex, 1)
     assert len(low) == len(high) == 6 and low != high
-    # the loss region of the random patches covers about the masked fraction
-    assert abs(_decode(low[1]).mean() / 255 - 0.2) < 0.1 and abs(_decode(high[1]).mean() / 255 - 0.8) < 0.1
+    # the loss region (the image, dark outside it) of the random patches grows with the ratio
+    assert _decode(high[1]).mean() > _decode(low[1]).mean() + 20
     # frame 0 is what the page shows before the slider moves
     assert [t.visible for t in ex.figure.data] == steps[0].args[0]["visible"]
     with pytest.raises(ValueError, match="ratios="):
@@ -59,7 +59,7 @@ def test_covert_explorer_one_frame_per_position_and_html():
     assert _visible_sources(ex, 0)[1] != _visible_sources(ex, 1)[1]  # the masked input moves with the disc
     bundle = ex._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/plain"} and "5 frames" in bundle["text/plain"]
-    assert "Plotly.newPlot" in bundle["text/html"] and "cdn" not in bundle["text/html"].lower()
+    assert "Plotly.newPlot" in bundle["text/html"] and "https://" not in bundle["text/html"]  # nothing from a CDN
 
 
 def test_slider_figure_checks_its_frames():

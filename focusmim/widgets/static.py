@@ -113,8 +113,11 @@ def slider_figure(frames: Sequence[Sequence[Any]], labels: Sequence[str], *, col
             owner.append(k)
     steps = [dict(method="restyle", label=str(lab), args=[{"visible": [o == k for o in owner]}])
              for k, lab in enumerate(labels)]
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", autorange="reversed")
+    fig.update_xaxes(visible=False, constrain="domain")
+    for i in range(rows * cols):  # square pixels: each panel's y axis scales with its own x axis
+        suffix = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{suffix}"].update(visible=False, scaleanchor=f"x{suffix}", autorange="reversed",
+                                            constrain="domain")
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)), width=min(680, 110 + panel_px * cols),
         height=130 + panel_px * rows + 60, margin=dict(l=10, r=30 if row_titles else 10, t=70, b=10),
@@ -129,8 +132,9 @@ def _strategy_panels(x: torch.Tensor, strategy: str, seed: int, **settings) -> l
 
     out = masker_for(strategy, **settings)(x[None], torch.Generator().manual_seed(seed),
                                            index=torch.zeros(1, dtype=torch.int64))
-    weight = out.weight[0, 0].numpy()
-    return [out.inputs[0].permute(1, 2, 0).numpy(), np.stack([weight] * 3, axis=-1)]
+    # the loss region as in the gallery (focusmim.masking.gallery): the image bright where the loss counts
+    weight = out.weight[0].permute(1, 2, 0).numpy()
+    return [out.inputs[0].permute(1, 2, 0).numpy(), x.permute(1, 2, 0).numpy() * (0.2 + 0.8 * weight)]
 
 
 def _photo(image, size: int) -> torch.Tensor:
@@ -153,13 +157,13 @@ LABELS = {"random_patches": "random patches", "masked_periphery": "masked periph
 def masking_explorer(image=None, *, strategies: Sequence[str] = ("random_patches", "masked_periphery", "foveal"),
                      ratios: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9), size: int = 64, seed: int = 0) -> Explorer:
     """Slide the masking ratio: for each strategy (a row) the encoder's input and the loss
-    region (white: counted in the loss). The fovea's and the periphery's disc radius follow
+    region (the image drawn bright where the loss counts, dark elsewhere). The fovea's and the periphery's disc radius follow
     the ratio. ``image``: (3,H,W); default a photo from scikit-image at ``size`` px."""
     x = _photo(image, size)
     if not ratios or not all(isinstance(r, (int, float)) and 0 < r < 1 for r in ratios):
         raise ValueError(f"ratios={list(ratios)!r} is not allowed; allowed: numbers strictly between 0 and 1")
     frames = [[p for s in strategies for p in _strategy_panels(x, s, seed, ratio=float(r))] for r in ratios]
-    return slider_figure(frames, [f"{r:g}" for r in ratios], col_titles=["encoder input", "loss region"],
+    return slider_figure(frames, [f"{r:g}" for r in ratios], col_titles=["encoder input", "loss region (bright)"],
                          row_titles=[LABELS.get(s, s) for s in strategies], slider="masking ratio",
                          title="masking ratio (move the slider)", size=size, panel_px=120)
 
@@ -168,14 +172,15 @@ def masking_explorer(image=None, *, strategies: Sequence[str] = ("random_patches
 def blur_explorer(image=None, *, strategies: Sequence[str] = ("blurry_patches", "blurry_periphery"),
                   sigmas: Sequence[float] = (1.0, 2.0, 4.0, 8.0, 16.0), size: int = 64, seed: int = 0) -> Explorer:
     """Slide the blur width (sigma in pixels at 96 px, scaled to the image size) of the
-    blurred strategies: the encoder's input and the loss region of each."""
+    blurred strategies: the encoder's input of each (a column)."""
     x = _photo(image, size)
     if not sigmas or not all(isinstance(s, (int, float)) and s > 0 for s in sigmas):
         raise ValueError(f"sigmas={list(sigmas)!r} is not allowed; allowed: positive numbers")
-    frames = [[p for s in strategies for p in _strategy_panels(x, s, seed, sigma=float(sg))] for sg in sigmas]
-    return slider_figure(frames, [f"{s:g}" for s in sigmas], col_titles=["encoder input", "loss region"],
-                         row_titles=[LABELS.get(s, s) for s in strategies], slider="blur sigma (px at 96 px)",
-                         title="blur width (move the slider)", size=size, panel_px=120)
+    # the loss region does not depend on the blur: one panel (the encoder's input) per strategy
+    frames = [[_strategy_panels(x, s, seed, sigma=float(sg))[0] for s in strategies] for sg in sigmas]
+    return slider_figure(frames, [f"{s:g}" for s in sigmas], col_titles=[LABELS.get(s, s) for s in strategies],
+                         slider="blur sigma (px at 96 px)", title="blur width: the encoder's input (move the slider)",
+                         size=size, panel_px=160)
 
 
 @torch.no_grad()
