@@ -177,7 +177,9 @@ def test_page(browser, site, page_path):
                 problems.append(f"a table as text, not a <table>: {text.strip()[:120]!r}")
         problems += page.evaluate(OVERFLOW)
         problems += _sliders_move(page)
-        page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring / skip link
+        # back to the top, no focus: the sticky header and skip link stay out of the full-page shot
+        page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        page.wait_for_timeout(200)
         page.screenshot(path=str(shot), full_page=True)  # after the sliders moved: shows their last frames
     finally:
         ctx.close()
