@@ -5,7 +5,8 @@ A notebook cell reads like a sentence:
     >>> conditions = {"random patches": dict(masker="random_patches"),
     ...               "plain autoencoder": dict(masker="none")}
     >>> table = compare(base, conditions, seeds=(0,), probe_seeds=(0, 1))   # doctest: +SKIP
-    >>> print(table.to_markdown())                                          # doctest: +SKIP
+    >>> table.show()                     # an HTML table in a notebook    # doctest: +SKIP
+    >>> print(table.to_markdown())       # the same cells as text          # doctest: +SKIP
 
 Every row carries the provenance of its number (dataset, image size, epochs,
 seeds, device, wall time), and a table saves itself as small JSON in the run
@@ -121,6 +122,36 @@ class Table:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.title}**\n\n" + self.to_markdown()
+
+    def show(self, columns: Sequence[str] | None = None):
+        """The table as a pandas Styler (an HTML ``<table>`` in a notebook and in the book;
+        plain text in a terminal), with the same cells as :meth:`to_markdown` and the
+        title as its caption; underscores in column names read as spaces. A notebook cell
+        ends with ``table.show([...])``.
+
+        Example:
+            >>> t = Table("demo", [{"condition": "a", "accuracy_mean": 0.5, "accuracy_std": 0.1}])
+            >>> html = t.show(["condition", "accuracy"]).to_html()
+            >>> "<table" in html and "50.0 ± 10.0 %" in html and "demo" in html
+            True
+        """
+        import pandas as pd
+
+        columns = list(columns or self._default_columns())
+        # headers read as words (and wrap in a narrow column): "wall_time_s" -> "wall time s"
+        frame = pd.DataFrame([[_fmt(r, c) for c in columns] for r in self.rows],
+                             columns=[c.replace("_", " ") for c in columns])
+        styler = frame.style.hide(axis="index")
+        return styler.set_caption(self.title) if self.title else styler
+
+    def _repr_html_(self) -> str:
+        return self.show().to_html()
+
+    def _default_columns(self) -> list[str]:
+        default = ["condition", "accuracy", "knn", "decorrelation", "epochs", "wall_time_s"]
+        keys = {k for r in self.rows for k in r} | {"accuracy" for r in self.rows if "accuracy_mean" in r}
+        cols = [c for c in default if c in keys]
+        return cols if len(cols) > 1 else list(dict.fromkeys(k for r in self.rows for k in r))
 
     def save(self, name: str, root: str | Path | None = None) -> Path:
         """Write ``<root>/<name>.json`` (default root :func:`tables_dir`, never the committed ``results/``)."""

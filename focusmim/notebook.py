@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +70,10 @@ class Notebook:
         }
 
     def print_provenance(self) -> None:
+        """Print the provenance as wrapped lines (at most 88 characters: they fit the book's column)."""
         p = self.provenance()
-        print("Provenance: " + "; ".join(f"{k}: {v}" for k, v in p.items()))
+        print(textwrap.fill("Provenance: " + "; ".join(f"{k}: {v}" for k, v in p.items()), width=88,
+                            subsequent_indent="  ", break_on_hyphens=False))
 
     def save(self, table: Table, name: str | None = None) -> Path:
         """Store a table under ``<tables_dir>/<preset>/<notebook>[-name].json`` with provenance

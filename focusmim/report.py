@@ -74,20 +74,22 @@ def _pct(v: Any) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
 
 
-def paper_comparison(table: Table) -> str:
-    """Markdown: condition | ours (mean ± std) | paper (STL-10) | ours − paper, for a table's
-    rows with an accuracy."""
+def paper_comparison(table: Table) -> Table:
+    """condition | ours (mean ± std) | paper (STL-10) | ours − paper, for a table's rows with an
+    accuracy: a :class:`~focusmim.experiments.Table` of text cells (``.show()`` draws it as
+    HTML, ``.to_markdown()`` as text)."""
     if not isinstance(table, Table):
         raise ValueError(f"table={type(table).__name__} is not allowed; allowed: a focusmim.experiments.Table")
-    lines = ["| condition | ours | paper (STL-10) | ours − paper |", "|---|---|---|---|"]
+    rows = []
     for r in table.rows:
         if r.get("accuracy_mean") is None:
             continue
         p = PAPER_ACCURACY.get(r["condition"])
-        diff = "" if p is None else f"{100 * (r['accuracy_mean'] - p):+.1f} points"
-        lines.append(f"| {r['condition']} | {_pct(r['accuracy_mean'])} ± {100 * (r.get('accuracy_std') or 0):.1f} "
-                     f"| {_pct(p)} | {diff} |")
-    return "\n".join(lines)
+        rows.append({"condition": r["condition"],
+                     "ours": f"{_pct(r['accuracy_mean'])} ± {100 * (r.get('accuracy_std') or 0):.1f}",
+                     "paper (STL-10)": _pct(p),
+                     "ours − paper": "" if p is None else f"{100 * (r['accuracy_mean'] - p):+.1f} points"})
+    return Table(f"{table.title}: ours and the paper" if table.title else "ours and the paper", rows, dict(table.meta))
 
 
 def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:

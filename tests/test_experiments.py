@@ -117,3 +117,13 @@ def test_cli_main_job_prints_a_table(capsys, tmp_path):
 def test_cli_rejects_bad_values_before_work(capsys):
     assert main(["run", "--preset", "smoke", "--epochs", "0"]) == 2
     assert "epochs=0" in capsys.readouterr().err
+
+
+def test_table_shows_as_an_html_table():
+    t = Table("demo", [{"condition": "a", "accuracy_mean": 0.5, "accuracy_std": 0.1, "knn": 0.25},
+                       {"condition": "b", "accuracy_mean": 0.75, "accuracy_std": 0.0, "knn": None}])
+    html = t.show(["condition", "accuracy", "knn"]).to_html()
+    assert html.count("<tr") == 3 and "<caption" in html and "demo" in html
+    assert "50.0 ± 10.0 %" in html and "25.0 %" in html and "|" not in html
+    assert "<table" in t._repr_html_() and ">accuracy<" in t._repr_html_()
+    assert ">accuracy mean<" in t.show(["condition", "accuracy_mean"]).to_html()  # headers read as words

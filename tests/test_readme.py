@@ -20,3 +20,5 @@ def test_readme_opens_with_the_main_job_and_the_test_command():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "sed -n 2p" in ci and 'eval "$cmd"' in ci
+    # the browser test builds the book and may not skip in CI
+    assert "FOCUSMIM_REQUIRE_BROWSER=1" in ci and "apt-get install" in ci and "chromium" in ci

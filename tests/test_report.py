@@ -73,8 +73,11 @@ def test_claims_and_comparison():
                         {"fixed random patches": 0.6, "fixed random patches, no crop": 0.5}) is True
     with pytest.raises(ValueError, match="claim"):
         report.judge("no such claim", {})
-    md = report.paper_comparison(Table("t", [_row("raw pixels", 0.30)]))
+    comparison = report.paper_comparison(Table("t", [_row("raw pixels", 0.30)]))
+    md = comparison.to_markdown(["condition", "ours", "paper (STL-10)", "ours − paper"])
     assert "| raw pixels | 30.0 % ± 1.0 | 35.9 % | -5.9 points |" in md
+    html = comparison.show().to_html()  # every column of a table without the usual ones
+    assert "<table" in html and "<td" in html and "-5.9 points" in html and "|" not in html
 
 
 def test_cli_summary(tmp_path, capsys):
