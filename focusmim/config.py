@@ -48,7 +48,7 @@ class ConfigError(ValueError):
 PAPER_LR = {"masked_periphery": 1e-4, "covert_attention": 1e-4}
 DEFAULT_LR = 5e-4
 
-DATASETS = ("synthetic", "cifar10", "stl10")
+DATASETS = ("synthetic", "cifar10", "stl10", "imagefolder")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
@@ -63,6 +63,7 @@ class Config:
     dataset: str = "synthetic"
     data_root: str | None = None  # folder for cifar10/stl10; None -> FOCUSMIM_DATA or torchvision root
     download: bool = False  # allow torchvision downloads (cifar10 / stl10)
+    skip_bad_images: bool = False  # imagefolder: skip undecodable files with a warning (default: stop, naming the file)
     image_size: int = 32
     n_unlabeled: int | None = None  # pretraining subset size (None: the whole split)
     n_labeled: int = 5000  # labeled images for the probe, split 4:1 into train/validation
@@ -132,16 +133,25 @@ class Config:
         Fields that say where and how to fetch things, not what the experiment
         is, are left out: ``device`` (a run trained on a GPU is reused by a CPU
         reader; the run records the device it ran on in its metrics),
-        ``data_root`` and ``download``. The synthetic images change with the
-        generator's version, which is therefore part of a synthetic run's key.
+        ``data_root`` and ``download``. The data's identity is in: the synthetic
+        images change with the generator's version, which is therefore part of a
+        synthetic run's key, and files read from disk add their content
+        fingerprint unless they are the dataset's official files
+        (:func:`focusmim.data.identity.key_fingerprint`), so runs on other images
+        never share a key with the book's runs, whose keys stay as they were.
         """
         d = self.to_dict()
+        from focusmim.data.identity import key_fingerprint
+
+        fp = key_fingerprint(self)
+        if fp is not None:
+            d["data_fingerprint"] = fp
         if self.dataset == "synthetic":
             from focusmim.data.synthetic import VERSION
 
             if VERSION > 1:  # version-1 runs were stored before this field
                 d["data_version"] = VERSION
-        for k in ("device", "data_root", "download"):
+        for k in ("device", "data_root", "download", "skip_bad_images"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone
         if not d["cpu_amp"]:
@@ -216,7 +226,7 @@ class Config:
                 f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "
                 f"allowed for dataset={self.dataset!r}: 'none', 'rembg'"
             )
-        for name in ("amp", "compile", "cpu_amp", "foreground_loss"):
+        for name in ("amp", "compile", "cpu_amp", "foreground_loss", "skip_bad_images", "download"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed; allowed: True, False")
         _check_device(self.device)
@@ -233,6 +243,12 @@ class Config:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"masker={self.masker!r} with ratio={self.ratio!r}, "
                               f"masker_params={self.masker_params!r}: {e}") from None
+        if self.dataset == "imagefolder" and (self.data_root is None or not Path(self.data_root).expanduser().is_dir()):
+            raise ConfigError(
+                f"data_root={self.data_root!r} is not an existing folder, which dataset='imagefolder' needs; "
+                "allowed: a folder with train/<class>/* and test/<class>/* (optional unlabeled/), "
+                "or with <class>/* only (split 4:1 deterministically); see README 'Your own images'"
+            )
         if self.dataset in ("cifar10", "stl10") and self.data_root is not None and not self.download:
             if not Path(self.data_root).exists():
                 raise ConfigError(
