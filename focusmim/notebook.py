@@ -120,13 +120,20 @@ class Notebook:
 
 def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None = None,
           probe_seeds: Sequence[int] | None = None, notebook_params: dict | None = None,
-          **overrides: Any) -> Notebook:
+          dry_run: bool = False, plan: bool = True, **overrides: Any) -> Notebook:
     """Resolve a notebook's parameters: preset defaults, then explicit values.
 
     ``overrides`` are :class:`~focusmim.config.Config` fields (``None`` = take the
     preset's); ``notebook_params`` are the chapter's own (``None`` values take
     :data:`NOTEBOOK_DEFAULTS`). Everything is validated before any work starts.
+    Then the chapter's plan (:mod:`focusmim.plan`: runs, stored runs, data,
+    device, estimated time) is printed, also to the terminal; ``dry_run=True``
+    stops there (the notebook's later cells are skipped; outside a notebook,
+    exit 0). ``plan=False`` skips the plan (for a notebook context without a chapter).
     """
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"dry_run={dry_run!r} is not allowed; allowed: True, False")
+    asked = preset
     preset = resolve_preset(preset)
     base = make_config(preset, **overrides)
     defaults = NOTEBOOK_DEFAULTS[preset]
@@ -143,7 +150,27 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
             raise ValueError(f"{nm}={list(vals)!r} is not allowed; allowed: a non-empty list of whole numbers >= 0")
     nb = Notebook(name, preset, base, seeds, probe_seeds, extra)
     nb.print_provenance()
+    if plan or dry_run:
+        from focusmim import chapters
+        from focusmim.plan import announce, chapter_plan, stop_notebook
+
+        if name in chapters.REGISTRY.names():
+            announce(chapter_plan(name, nb, preset_note=_preset_note(asked, preset)).format())
+        if dry_run:
+            stop_notebook("dry run: plan printed, nothing trained; the remaining cells are skipped")
     return nb
+
+
+def _preset_note(asked: str | None, preset: str) -> str:
+    """Why this preset: said when it was chosen automatically."""
+    import os
+
+    if asked not in (None, "", "auto"):
+        return ""
+    if os.environ.get("FOCUSMIM_PRESET"):
+        return ", from $FOCUSMIM_PRESET"
+    return (", chosen automatically: a GPU is visible" if preset == "paper"
+            else ", chosen automatically: no GPU visible; pass -p preset cpu|gpu|paper for real data")
 
 
 def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
