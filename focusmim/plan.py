@@ -39,7 +39,7 @@ from focusmim.config import Config, resolve_device
 from focusmim.runs import RunStore
 
 __all__ = ["Plan", "PlanningStore", "PlanStop", "plan_configs", "chapter_configs", "chapter_plan",
-           "data_summary", "step_seconds", "announce", "terminal_stream", "stop_notebook", "HOUR"]
+           "data_summary", "step_seconds", "announce", "terminal_stream", "progress_bar", "stop_notebook", "HOUR"]
 
 HOUR = 3600.0
 
@@ -329,13 +329,14 @@ def chapter_plan(name: str, nb, *, preset_note: str = "", measure: bool = True) 
                         notes=[PROGRESS_NOTE])
 
 
-PROGRESS_NOTE = ("progress: each run's bar goes to the terminal that started the kernel (and the notebook shows "
-                 "its cells as they finish); papermill alone shows only its cell counter")
+PROGRESS_NOTE = ("progress: in a notebook run by papermill, each training run's bar is written to the terminal "
+                 "that started it (no --log-output needed)")
 
 
 # ----------------------------------------------------------------------------- output
 def _in_kernel() -> bool:
-    return sys.stdout is not sys.__stdout__ and "ipykernel" in sys.modules
+    """Whether output goes to a Jupyter kernel's captured streams (papermill, Jupyter)."""
+    return type(sys.stdout).__module__.startswith("ipykernel")
 
 
 def terminal_stream():
@@ -362,8 +363,21 @@ def announce(text: str) -> None:
     print(text, flush=True)
     if _in_kernel():
         out = terminal_stream()
-        out.write(text + "\n")
+        out.write("\n" + text + "\n")  # on a line of its own, below papermill's cell counter
         out.flush()
+
+
+def progress_bar(**kwargs):
+    """A tqdm bar for long loops: inside a Jupyter kernel a text bar on the terminal that
+    started the kernel (papermill's own output shows only its cell counter, and a
+    notebook widget saved mid-run shows a stale count); elsewhere ``tqdm.auto``."""
+    if _in_kernel():
+        from tqdm.std import tqdm
+
+        return tqdm(file=terminal_stream(), **kwargs)
+    from tqdm.auto import tqdm
+
+    return tqdm(**kwargs)
 
 
 def stop_notebook(message: str) -> None:
