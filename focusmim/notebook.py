@@ -63,14 +63,15 @@ class Notebook:
 
     def provenance(self) -> dict:
         dev = resolve_device(self.base.device)
+        used = self.extra.get("images_used") or {}  # the real counts (fewer when the data have fewer images)
         return {
             "notebook": self.name,
             "preset": self.preset,
             "dataset": self.base.dataset,
             "image_size": self.base.image_size,
-            "n_unlabeled": self.base.n_unlabeled or "all",
-            "n_labeled": self.base.n_labeled,
-            "n_test": self.base.n_test or "all",
+            "n_unlabeled": used.get("unlabeled") or self.base.n_unlabeled or "all",
+            "n_labeled": used.get("train") or self.base.n_labeled,
+            "n_test": used.get("test") or self.base.n_test or "all",
             "epochs": self.base.epochs,
             "batch_size": self.base.batch_size,
             "width": self.base.width,
@@ -149,6 +150,10 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
         if not vals or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in vals):
             raise ValueError(f"{nm}={list(vals)!r} is not allowed; allowed: a non-empty list of whole numbers >= 0")
     nb = Notebook(name, preset, base, seeds, probe_seeds, extra)
+    if base.dataset == "imagefolder":  # the header states the real image counts, not the preset's
+        from focusmim.plan import data_summary
+
+        nb.extra["images_used"] = data_summary(base)["used"]
     nb.print_provenance()
     if plan or dry_run:
         from focusmim import chapters
