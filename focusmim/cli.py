@@ -25,7 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="pretrain + linear probe of the main masking strategies")
     run.add_argument("--preset", default=None, help="smoke | cpu | gpu | paper (default: $FOCUSMIM_PRESET, "
                                                     "else paper on a GPU and smoke elsewhere)")
-    run.add_argument("--dataset", default=None)
+    run.add_argument("--dataset", default=None, help="synthetic | cifar10 | stl10 | imagefolder (your own images)")
+    run.add_argument("--data-root", default=None, help="the dataset's folder (imagefolder: train/<class>/*, "
+                     "test/<class>/* [, unlabeled/], or <class>/* only; see README 'Your own images')")
+    run.add_argument("--skip-bad-images", action="store_true", help="imagefolder: skip unreadable image files "
+                     "with a warning (default: stop, naming the file)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (runs, stored runs, data, device, "
+                     "estimated time) and exit")
     run.add_argument("--epochs", type=int, default=None)
     run.add_argument("--image-size", type=int, default=None)
     run.add_argument("--device", default=None)
@@ -46,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--preset", default=None)
     pre.add_argument("--epochs", type=int, default=None)
     pre.add_argument("--dataset", default=None)
+    pre.add_argument("--data-root", default=None)
     pre.add_argument("--n-unlabeled", type=int, default=None)
+    pre.add_argument("--dry-run", action="store_true", help="print each chapter's plan and exit")
     maps = sub.add_parser("maps", help="compute and cache rembg foreground maps of a preset's pretraining "
                                        "images and first test images (chapters 04-05 on real images)")
     maps.add_argument("--preset", default=None)
@@ -96,16 +104,28 @@ def _run(args) -> int:
         job.pop("seeds", None), job.pop("probe_seeds", None)
         probe = job.pop("probe", {})
         explicit = dict(dataset=args.dataset, epochs=args.epochs, image_size=args.image_size, device=args.device,
-                        cpu_amp=True if args.cpu_amp else None)
+                        cpu_amp=True if args.cpu_amp else None, data_root=args.data_root,
+                        skip_bad_images=True if args.skip_bad_images else None)
         if args.dataset is not None and args.dataset != make_config(preset).dataset:
             job = {}  # the main job's budget is for the preset's own data
         base = make_config(preset, **{**job, **_fields(args.fields),
                                       **{k: v for k, v in explicit.items() if v is not None}})
         for k in args.strategies:  # every condition is checked before any data loads
             base.replace(**MAIN_CONDITIONS[k])
-    except ConfigError as e:
+        from focusmim.notebook import _preset_note
+        from focusmim.plan import PlanningStore, announce, plan_configs
+
+        planner = PlanningStore()
+        compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=seeds, store=planner)
+        plan = plan_configs(planner.configs, preset=preset, label="focusmim run",
+                            preset_note=_preset_note(args.preset, preset))
+    except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    announce(plan.format())
+    if args.dry_run:
+        print("dry run: nothing trained")
+        return 0
     out = Path(args.out) if args.out else default_root() / "main" / preset
     print(f"preset {preset}: {base.describe()}")
     print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seed{'s' * (len(seeds) != 1)} {list(seeds)}, "
@@ -264,7 +284,10 @@ def _precompute(args) -> int:
         chapters.REGISTRY.check(name, "chapter")  # every name checked before any work starts
     for name in names:
         t0 = time.perf_counter()
-        nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled)
+        nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled,
+                   data_root=args.data_root)  # prints the chapter's plan
+        if args.dry_run:
+            continue
         chapters.compute(name, nb)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0

@@ -53,7 +53,7 @@ class ConfigError(ValueError):
 PAPER_LR = {"masked_periphery": 1e-4, "covert_attention": 1e-4}
 DEFAULT_LR = 5e-4
 
-DATASETS = ("synthetic", "cifar10", "stl10")
+DATASETS = ("synthetic", "cifar10", "stl10", "imagefolder")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
@@ -67,6 +67,7 @@ class Config:
     dataset: str = "synthetic"
     data_root: str | None = None  # folder for cifar10/stl10; None -> FOCUSMIM_DATA or torchvision root
     download: bool = False  # allow torchvision downloads (cifar10 / stl10)
+    skip_bad_images: bool = False  # imagefolder: skip undecodable files with a warning (default: stop, naming the file)
     image_size: int = 32
     n_unlabeled: int | None = None  # pretraining subset size (None: the whole split)
     n_labeled: int = 5000  # labeled images for the probe, split 4:1 into train/validation
@@ -135,16 +136,25 @@ class Config:
         Fields that say where and how to fetch things, not what the experiment
         is, are left out: ``device`` (a run trained on a GPU is reused by a CPU
         reader; the run records the device it ran on in its metrics),
-        ``data_root`` and ``download``. The synthetic images change with the
-        generator's version, which is therefore part of a synthetic run's key.
+        ``data_root`` and ``download``. The data's identity is in: the synthetic
+        images change with the generator's version, which is therefore part of a
+        synthetic run's key, and files read from disk add their content
+        fingerprint unless they are the dataset's official files
+        (:func:`focusmim.data.identity.key_fingerprint`), so runs on other images
+        never share a key with the book's runs, whose keys stay as they were.
         """
         d = self.to_dict()
+        from focusmim.data.identity import key_fingerprint
+
+        fp = key_fingerprint(self)
+        if fp is not None:
+            d["data_fingerprint"] = fp
         if self.dataset == "synthetic":
             from focusmim.data.synthetic import VERSION
 
             if VERSION > 1:  # version-1 runs were stored before this field
                 d["data_version"] = VERSION
-        for k in ("device", "data_root", "download"):
+        for k in ("device", "data_root", "download", "skip_bad_images"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone
         if not d["cpu_amp"]:
@@ -204,7 +214,7 @@ _NUMBER = dict(
 )
 _WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0)
 _OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
-_BOOLS = ("download", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")
+_BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")
 
 
 def _validate(cfg: "Config") -> None:
@@ -263,6 +273,12 @@ def check_data_root(cfg: "Config") -> "Config":
     """The one check that looks outside the config: a given ``data_root`` must exist
     (unless ``download``). :func:`make_config` runs it; :meth:`Config.validate` does not,
     so stored configs written on another machine still read back."""
+    if cfg.dataset == "imagefolder" and (cfg.data_root is None or not Path(cfg.data_root).expanduser().is_dir()):
+        raise ConfigError(
+            f"data_root={cfg.data_root!r} is not an existing folder, which dataset='imagefolder' needs; "
+            "allowed: a folder with train/<class>/* and test/<class>/* (optional unlabeled/), "
+            "or with <class>/* only (split 4:1 deterministically); see README 'Your own images'"
+        )
     if cfg.dataset in ("cifar10", "stl10") and cfg.data_root is not None and not cfg.download:
         if not Path(cfg.data_root).exists():
             raise ConfigError(

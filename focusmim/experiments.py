@@ -183,8 +183,10 @@ def _fmt(row: dict, col: str) -> str:
 def train_conditions(base: Config, conditions: Mapping[str, Mapping[str, Any]], seeds: Iterable[int] = (0,),
                      store: RunStore | None = None, progress: bool = True) -> dict[str, list[Run]]:
     """Pretrain (or reuse) every condition for every seed; returns name -> runs."""
-    store = store or RunStore()
+    store = store if store is not None else RunStore()
     cfgs = {name: [base.replace(seed=s, **dict(over)) for s in seeds] for name, over in conditions.items()}
+    if getattr(store, "planning", False):  # focusmim.plan.PlanningStore: record, do not train
+        return {name: store.record(cs) for name, cs in cfgs.items()}
     out = {}  # configs are all validated above, before any training starts
     for name, cs in cfgs.items():
         out[name] = [pretrain(c, store, progress=progress) for c in cs]
@@ -213,6 +215,8 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
     else:
         runs = train_conditions(base, conditions, seeds, store, progress)
     table = Table(title or "linear probe", meta=provenance(base, seeds=seeds, probe_seeds=probe_seeds))
+    if getattr(store, "planning", False):  # planning: the configs are recorded, there is nothing to probe
+        return table
     if probe:
         table.meta["probe"] = probe
     for name, rs in runs.items():

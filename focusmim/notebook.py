@@ -50,14 +50,15 @@ class Notebook:
 
     def provenance(self) -> dict:
         dev = resolve_device(self.base.device)
+        used = self.extra.get("images_used") or {}  # the real counts (fewer when the data have fewer images)
         return {
             "notebook": self.name,
             "preset": self.preset,
             "dataset": self.base.dataset,
             "image_size": self.base.image_size,
-            "n_unlabeled": self.base.n_unlabeled or "all",
-            "n_labeled": self.base.n_labeled,
-            "n_test": self.base.n_test or "all",
+            "n_unlabeled": used.get("unlabeled") or self.base.n_unlabeled or "all",
+            "n_labeled": used.get("train") or self.base.n_labeled,
+            "n_test": used.get("test") or self.base.n_test or "all",
             "epochs": self.base.epochs,
             "batch_size": self.base.batch_size,
             "width": self.base.width,
@@ -108,13 +109,20 @@ class Notebook:
 
 def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None = None,
           probe_seeds: Sequence[int] | None = None, notebook_params: dict | None = None,
-          **overrides: Any) -> Notebook:
+          dry_run: bool = False, plan: bool = True, **overrides: Any) -> Notebook:
     """Resolve a notebook's parameters: preset defaults, then explicit values.
 
     ``overrides`` are :class:`~focusmim.config.Config` fields (``None`` = take the
     preset's); ``notebook_params`` are the chapter's own (``None`` values take
     :data:`NOTEBOOK_DEFAULTS`). Everything is validated before any work starts.
+    Then the chapter's plan (:mod:`focusmim.plan`: runs, stored runs, data,
+    device, estimated time) is printed, also to the terminal; ``dry_run=True``
+    stops there (the notebook's later cells are skipped; outside a notebook,
+    exit 0). ``plan=False`` skips the plan (for a notebook context without a chapter).
     """
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"dry_run={dry_run!r} is not allowed; allowed: True, False")
+    asked = preset
     check_injected_parameters()
     preset = resolve_preset(preset)
     base = make_config(preset, **overrides)
@@ -131,7 +139,19 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
         if not vals or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in vals):
             raise ValueError(f"{nm}={list(vals)!r} is not allowed; allowed: a non-empty list of whole numbers >= 0")
     nb = Notebook(name, preset, base, seeds, probe_seeds, extra)
+    if base.dataset == "imagefolder":  # the header states the real image counts, not the preset's
+        from focusmim.plan import data_summary
+
+        nb.extra["images_used"] = data_summary(base)["used"]
     nb.print_provenance()
+    if plan or dry_run:
+        from focusmim import chapters
+        from focusmim.plan import announce, chapter_plan, stop_notebook
+
+        if name in chapters.REGISTRY.names():
+            announce(chapter_plan(name, nb, preset_note=_preset_note(asked, preset)).format())
+        if dry_run:
+            stop_notebook("dry run: plan printed, nothing trained; the remaining cells are skipped")
     return nb
 
 
@@ -187,6 +207,18 @@ def check_injected_parameters(history: Sequence[str] | None = None) -> None:
     for i, cell in enumerate(history):
         if i > 0 and cell.startswith("# Parameters\n"):
             check_parameters(assigned_names(cell), assigned_names(history[i - 1]))
+
+
+def _preset_note(asked: str | None, preset: str) -> str:
+    """Why this preset: said when it was chosen automatically."""
+    import os
+
+    if asked not in (None, "", "auto"):
+        return ""
+    if os.environ.get("FOCUSMIM_PRESET"):
+        return ", from $FOCUSMIM_PRESET"
+    return (", chosen automatically: a GPU is visible" if preset == "paper"
+            else ", chosen automatically: no GPU visible; pass -p preset cpu|gpu|paper for real data")
 
 
 def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:

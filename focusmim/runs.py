@@ -217,7 +217,7 @@ class RunStore:
 
 def _comparable(d: dict) -> dict:
     d = dict(d)
-    for k in ("data_root", "download", "device"):
+    for k in ("data_root", "download", "device", "skip_bad_images"):
         d.pop(k, None)
     return json.loads(json.dumps(d, sort_keys=True, default=str))
 

@@ -23,7 +23,6 @@ import platform
 import time
 
 import torch
-from tqdm.auto import tqdm
 
 import focusmim
 from focusmim import adios, models  # noqa: F401  (adios registers the ADIOS objectives)
@@ -32,6 +31,7 @@ from focusmim.config import Config, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
 from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
+from focusmim.plan import progress_bar
 from focusmim.runs import Run, RunStore
 
 __all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch"]
@@ -147,7 +147,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
     n = len(images)
     bs = min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
-    bar = tqdm(total=cfg.epochs * steps, initial=start * steps, disable=not progress,
+    bar = progress_bar(total=cfg.epochs * steps, initial=start * steps, disable=not progress,
                desc=f"{cfg.objective}/{cfg.masker}", unit="step", smoothing=0.1)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()

@@ -114,7 +114,7 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
 
 
 @register(NAME)
-def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 1's experiments for the notebook context ``nb`` (see
     :func:`focusmim.notebook.setup`; uses ``nb.base``, ``nb.seeds``, ``nb.probe_seeds``,
     ``nb.ratios``). Returns ``table`` (one row per strategy plus raw pixels),

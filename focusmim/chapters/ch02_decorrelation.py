@@ -72,7 +72,7 @@ def run_latent_stats(run: Run, images: torch.Tensor, batch_size: int = 128) -> d
 
 
 @register(NAME)
-def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 2 for the notebook context ``nb``: ``table`` (per strategy: mean and
     std over pretraining seeds of every statistic in :data:`STATS`, with N and d),
     ``curves`` (strategy -> per-seed lists of the per-epoch decorrelation, with

@@ -55,7 +55,7 @@ def grouped(values: Mapping[str, Any], groups: Sequence[str]) -> dict[str, list]
 
 
 @register(NAME)
-def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 3 for the notebook context ``nb``: ``table`` (one row per condition in
     :data:`CONDITIONS`, with ``crop`` and ``fixed`` columns), ``crop`` and ``fixed``
     (grouped means and stds for the figures)."""

@@ -116,7 +116,7 @@ def _budget(nb):
 
 
 @register(NAME)
-def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 6's experiments. Notebook param ``lrs`` (None -> per preset: smoke 1.5e-3,
     cpu {5e-4, 1.5e-3}, gpu/paper the paper's grid). Returns ``table`` (one row per
     condition and lr: linear probe without pooling, kNN, fine-tuning with pooling),

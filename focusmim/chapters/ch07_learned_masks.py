@@ -175,7 +175,7 @@ def _budget(nb):
 
 
 @register(NAME)
-def compute(nb, store: RunStore | None = None, progress: bool = False) -> dict:
+def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 7's experiments. Notebook params (``None`` -> :data:`CHAPTER_DEFAULTS`):
     ``n_masks``, ``single`` (ADIOS-s), ``n_snapshots``. Returns ``table`` (linear probe and
     kNN per condition), ``affinity`` (Table: object affinity per mask source), ``galleries``

@@ -3,7 +3,8 @@ foreground maps, cached on disk after the first decode.
 
 Names (``REGISTRY.names()``): ``synthetic`` (generated here, no download),
 ``cifar10`` (ImageFolder of JPEGs or torchvision's download), ``stl10``
-(torchvision's binary files). Splits: ``unlabeled``, ``train``, ``test``.
+(torchvision's binary files), ``imagefolder`` (your own images, any classes and
+sizes; :mod:`focusmim.data.imagefolder`). Splits: ``unlabeled``, ``train``, ``test``.
 
 Example:
     >>> from focusmim import data
@@ -11,7 +12,7 @@ Example:
     >>> ds.images.shape, ds.images.dtype, ds.foreground.shape
     (torch.Size([20, 3, 32, 32]), torch.uint8, torch.Size([20, 1, 32, 32]))
     >>> data.REGISTRY.names()
-    ['cifar10', 'stl10', 'synthetic']
+    ['cifar10', 'imagefolder', 'stl10', 'synthetic']
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def load(
     n: int | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike | None | bool = None,
+    skip_bad: bool = False,
 ) -> ImageSet:
     """Load one split of a dataset as an :class:`ImageSet`.
 
@@ -56,6 +58,7 @@ def load(
         n: a deterministic subset of this size (class-balanced for labeled splits); ``None``: the whole split.
         seed: selects the subset (and, for ``synthetic``, the images themselves).
         cache_dir: cache folder; ``None``: :func:`cache_dir`; ``False``: no cache.
+        skip_bad: ``imagefolder`` only: skip unreadable image files with a warning instead of stopping.
     """
     REGISTRY.check(name, "name")
     check_split(split)
@@ -65,10 +68,14 @@ def load(
         raise ValueError(f"seed={seed!r} is not allowed; allowed: a whole number >= 0")
     if not isinstance(download, bool):
         raise ValueError(f"download={download!r} is not allowed; allowed: True, False")
+    if not isinstance(skip_bad, bool):
+        raise ValueError(f"skip_bad={skip_bad!r} is not allowed; allowed: True, False")
     if cache_dir is True:
         cache_dir = None
+    extra = {"skip_bad": skip_bad} if name == "imagefolder" else {}
     return REGISTRY.build(
-        name, split=split, image_size=image_size, root=root, download=download, n=n, seed=seed, cache_dir=cache_dir
+        name, split=split, image_size=image_size, root=root, download=download, n=n, seed=seed, cache_dir=cache_dir,
+        **extra,
     )
 
 
@@ -83,7 +90,8 @@ def load_for_config(cfg, split: str) -> ImageSet:
     """
     check_split(split)
     n = {"unlabeled": cfg.n_unlabeled, "train": cfg.n_labeled, "test": cfg.n_test}[split]
-    ds = load(cfg.dataset, split, image_size=cfg.image_size, root=cfg.data_root, download=cfg.download, n=n, seed=0)
+    ds = load(cfg.dataset, split, image_size=cfg.image_size, root=cfg.data_root, download=cfg.download, n=n, seed=0,
+              skip_bad=cfg.skip_bad_images)
     if cfg.foreground == "gt":
         if ds.foreground is None:
             raise ValueError(
@@ -102,4 +110,4 @@ def load_for_config(cfg, split: str) -> ImageSet:
 
 
 # registering the datasets (their heavy imports happen lazily, inside the loaders)
-from . import cifar10, stl10, synthetic  # noqa: E402,F401
+from . import cifar10, imagefolder, stl10, synthetic  # noqa: E402,F401
