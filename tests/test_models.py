@@ -297,8 +297,11 @@ def test_pointwise_transposed_matches_conv_transpose_forward_and_backward(stride
     ref = torch.nn.ConvTranspose2d(6, 3, 1, stride=stride, output_padding=stride - 1)
     ref.load_state_dict(mine.state_dict())
     for fmt in (torch.contiguous_format, torch.channels_last):
-        x = torch.randn(4, 6, 7, 7).contiguous(memory_format=fmt)
-        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        # the reference always runs on the default layout: on channels_last input, torch 2.14.1's own CPU
+        # ConvTranspose2d (oneDNN) returns a wrong weight gradient for this layer (measured: off by up to 31
+        # where the gradient is about 28) - one more reason this layer is computed another way
+        x = torch.randn(4, 6, 7, 7)
+        xa, xb = x.clone().contiguous(memory_format=fmt).requires_grad_(), x.clone().requires_grad_()
         ya, yb = mine(xa), ref(xb)
         assert ya.shape == yb.shape == (4, 3, 7 * stride, 7 * stride)
         assert torch.allclose(ya, yb, atol=1e-6)
