@@ -171,7 +171,7 @@ class Run:
                         self.read_bytes(name)
             except DamagedRunError as exc:
                 problems.append(str(exc))
-        if "config.json" not in present and files is not None:
+        if "config.json" not in present and files is not None and "config.json" not in files:
             problems.append(f"{self.dir / 'config.json'}: missing")
         tmp = self.temporary_files()
         if tmp:

@@ -80,11 +80,13 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 def half_then_die(data, path, before_replace=None):  # killed with half the temporary file on disk
+    runs.atomic_write_bytes = real_atomic
     def write(f):
         f.write(data[: len(data) // 2]); f.flush(); os.fsync(f.fileno()); die()
     fio.atomic_write(path, write)
 
 def die_before_rename(data, path, before_replace=None):  # the manifest already lists the new file
+    runs.atomic_write_bytes = real_atomic
     return real_atomic(data, path, before_replace=lambda: (before_replace(), die()))
 
 def write_bytes(self, name, data):
