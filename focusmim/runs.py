@@ -378,6 +378,8 @@ class RunStore:
         run.dir.mkdir()
         for name in keep:
             new.write_bytes(name, (aside / name).read_bytes())
+        if "config.json" not in keep and run.config is not None:
+            new.save_json("config.json", run.config.to_dict())
         return new
 
 
