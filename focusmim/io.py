@@ -38,6 +38,9 @@ class WriteError(OSError):
     """A file could not be written: the message names the folder and the OS error
     (``errno`` is the underlying one, e.g. ``errno.ENOSPC`` or ``errno.EROFS``)."""
 
+    def __str__(self) -> str:  # the one-line message, not OSError's "[Errno n] ..." form
+        return str(self.args[0])
+
 
 def _write_error(path: Path, exc: BaseException) -> WriteError | None:
     """A :class:`WriteError` for the first OSError in ``exc``'s chain, else None."""

@@ -122,8 +122,11 @@ class Run:
         new["prev"] = None if old is None else {f: old[f] for f in ("size", HASH)}
         files[name] = new
         text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
-        return atomic_write_bytes(
-            data, path, before_replace=lambda: atomic_write_bytes(text.encode(), self.dir / MANIFEST))
+        atomic_write_bytes(data, path, before_replace=lambda: atomic_write_bytes(text.encode(), self.dir / MANIFEST))
+        del files[name]["prev"]  # replaced: from now on only the new file is valid (a deletion is noticed)
+        text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
+        atomic_write_bytes(text.encode(), self.dir / MANIFEST)
+        return path
 
     def temporary_files(self) -> list[Path]:
         """Leftovers of writes that were interrupted (``.<name>.*.tmp``)."""

@@ -344,6 +344,7 @@ def test_read_only_store_fails_before_the_data_loads_with_one_line(reference, tm
         try:
             assert pretrain(CFG, store, progress=False).finished  # reading a read-only store works
             # the data root does not exist: the write check must come first to be the error seen
+            (tmp_path / "no-data").mkdir()  # an empty data folder: loading it would fail
             bad = CFG.replace(seed=3, dataset="cifar10", data_root=str(tmp_path / "no-data"))
             with pytest.raises(WriteError) as e:
                 pretrain(bad, store, progress=False)
