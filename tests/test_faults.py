@@ -292,7 +292,7 @@ sys.exit(main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "pla
 
 def test_full_disk_names_the_folder_and_keeps_what_was_stored(reference, tmp_path):
     mnt = tmp_path / "small"
-    with _tmpfs(mnt, "6m") as mounted:
+    with _tmpfs(mnt, "24m") as mounted:
         if not mounted:  # no root: the per-process file size limit stands in for a full disk
             env = {**os.environ, "PYTHONPATH": str(ROOT), "FOCUSMIM_RUNS": str(mnt)}
             proc = subprocess.run([sys.executable, "-c", _FSIZE_CHILD, "200000"], env=env, capture_output=True,
