@@ -40,7 +40,19 @@ HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation 
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite; the checkpoints of the good epochs before it are kept."""
+
+
+def _non_finite_message(what: str, cfg: Config, run: Run, epochs_done: int, best_epoch: int | None) -> str:
+    """Say exactly which checkpoints the diverged run leaves (``epochs_done`` complete epochs)."""
+    if epochs_done == 0:
+        kept = f"no epoch completed, so no checkpoint is kept in {run.dir}"
+    else:
+        kept = f"last.pt (after epoch {epochs_done})"
+        if best_epoch is not None:
+            kept += f" and best.pt (epoch {best_epoch})"
+        kept += f" are kept in {run.dir}; rerunning this config resumes from epoch {epochs_done} and diverges again"
+    return f"{what} ({cfg.describe()}); {kept}: lower lr or change the config"
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -116,6 +128,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
     if done is not None:
         return done
     device = torch.device(resolve_device(cfg.device))
+    store.check_writable(cfg)  # a read-only or full disk is named before the data loads
     data = load_for_config(cfg, "unlabeled")  # raises clear errors before any training
     held = load_for_config(cfg.replace(foreground="none"), "test").images[:HELD_OUT]
     run = store.open(cfg)
@@ -172,16 +185,16 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
                 val = float(out["loss"])
                 if not math.isfinite(val):
                     bar.close()
-                    raise NonFiniteLossError(
-                        f"loss became {val} at epoch {epoch + 1}, step {s + 1} ({cfg.describe()}); "
-                        f"the last good checkpoint (epoch {start if epoch == start else epoch}) is kept in {run.dir}"
-                    )
+                    raise NonFiniteLossError(_non_finite_message(
+                        f"loss became {val} at epoch {epoch + 1}, step {s + 1}", cfg, run, epoch,
+                        metrics.get("best_epoch")))
                 bar.set_postfix(loss=f"{val:.4f}", refresh=False)
             bar.update(1)
         epoch_loss = float(total) / n
         if not math.isfinite(epoch_loss):
             bar.close()
-            raise NonFiniteLossError(f"epoch {epoch + 1} loss is {epoch_loss}; last good checkpoint kept in {run.dir}")
+            raise NonFiniteLossError(_non_finite_message(f"epoch {epoch + 1} loss is {epoch_loss}", cfg, run, epoch,
+                                                         metrics.get("best_epoch")))
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
