@@ -19,6 +19,15 @@ MAIN_CONDITIONS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; under ``torchrun --nproc_per_node N`` rank 0 runs it and the other
+    ranks help train its runs (:mod:`focusmim.distributed`)."""
+    from focusmim import distributed
+
+    code = distributed.main_process(lambda: _main(argv))
+    return 0 if code is None else code
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="focusmim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
