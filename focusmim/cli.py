@@ -50,6 +50,17 @@ def _main(argv: list[str] | None = None) -> int:
     pre.add_argument("--epochs", type=int, default=None)
     pre.add_argument("--dataset", default=None)
     pre.add_argument("--n-unlabeled", type=int, default=None)
+    pre.add_argument("--executor", choices=["local", "slurm"], default=None,
+                     help="submit every run as its own submitit job (slurm: a job array on the cluster; local: "
+                          "subprocesses here), wait for them, then write the chapters' tables from the store "
+                          "(default: train in this process)")
+    pre.add_argument("--jobs-dir", default=None, help="submitit's folder for job logs (default: <run store>/.jobs)")
+    pre.add_argument("--partition", default=None, help="Slurm partition")
+    pre.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per job (default: 1 on Slurm, 0 local)")
+    pre.add_argument("--cpus-per-job", type=int, default=None)
+    pre.add_argument("--time-min", type=int, default=240, help="time limit per job in minutes (default 240); a "
+                     "job that reaches it is requeued and resumes from its last epoch")
+    pre.add_argument("--max-parallel", type=int, default=None, help="Slurm: at most this many jobs at once")
     maps = sub.add_parser("maps", help="compute and cache rembg foreground maps of a preset's pretraining "
                                        "images and first test images (chapters 04-05 on real images)")
     maps.add_argument("--preset", default=None)
@@ -107,11 +118,33 @@ def _precompute(args) -> int:
     names = args.chapters or chapters.REGISTRY.names()
     for name in names:
         chapters.REGISTRY.check(name, "chapter")  # every name checked before any work starts
+    if args.executor:
+        return _sweep(args, names)
     for name in names:
         t0 = time.perf_counter()
         nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled)
         chapters.compute(name, nb)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def _sweep(args, names) -> int:
+    from focusmim import sweep
+    from focusmim.notebook import setup
+    from focusmim.runs import RunStore
+
+    store = RunStore()
+    try:
+        executor = sweep.make_executor(args.executor, args.jobs_dir or store.root / ".jobs", partition=args.partition,
+                                       gpus_per_job=args.gpus_per_job, time_min=args.time_min,
+                                       cpus_per_job=args.cpus_per_job, max_parallel=args.max_parallel)
+        sweep.precompute(names, lambda name: setup(name, preset=args.preset, epochs=args.epochs,
+                                                   dataset=args.dataset, n_unlabeled=args.n_unlabeled),
+                         executor, store)
+    except sweep.SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"chapters {', '.join(names)}: runs stored in {store.root}, tables written", flush=True)
     return 0
 
 
