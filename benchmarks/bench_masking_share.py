@@ -52,7 +52,7 @@ def measure(size: int, strategy: str, args) -> dict:
         objective.step(Batch(images=x, foreground=None, index=idx, generator=g, raw=x))
         sync()
 
-    for fn in (mask, step, step):  # warm-up (caches, allocator)
+    for fn in (mask, step):  # warm-up (caches, allocator)
         fn()
     t_mask, t_step = [], []
     for _ in range(args.reps):

@@ -64,8 +64,9 @@ def test_local_executor_runs_two_jobs_at_once_then_writes_the_tables(chapter, tm
 
 @pytest.mark.slow
 def test_a_failing_job_is_retried_once_and_reported_with_its_log(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()  # an existing folder without images: the job fails loading them
     bad = make_config("smoke", epochs=1, n_unlabeled=64, batch_size=32, width=0.25, dataset="cifar10",
-                      data_root=str(tmp_path / "no-such-folder"))
+                      data_root=str(tmp_path / "empty"))
     ex = sweep.make_executor("local", tmp_path / "jobs", time_min=10)
     with pytest.raises(sweep.SweepError, match=r"1 of 1 job\(s\) failed after 1 retry.*log: .*\.err"):
         sweep.run_jobs([bad], ex, RunStore(tmp_path / "runs"), poll_s=0.2, progress=False)
