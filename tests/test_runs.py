@@ -15,19 +15,30 @@ from focusmim.train import pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
-import json, sys, time
+import json, os, sys, time
 from focusmim.config import Config
+from focusmim.objectives import MIM
 from focusmim.runs import RunStore
 from focusmim.train import pretrain
 t0 = time.time()
-run = pretrain(Config.from_dict(json.loads(sys.argv[1])), RunStore(sys.argv[2]), progress=False)
+cfg = Config.from_dict(json.loads(sys.argv[1]))
+if len(sys.argv) > 3:  # stall after the first epoch while the file sys.argv[3] exists (to be killed there)
+    real, calls = MIM.step, [0]
+    def step(self, batch):
+        calls[0] += 1
+        while calls[0] > -(-cfg.n_unlabeled // cfg.batch_size) and os.path.exists(sys.argv[3]):
+            time.sleep(0.05)
+        return real(self, batch)
+    MIM.step = step
+run = pretrain(cfg, RunStore(sys.argv[2]), progress=False)
 print(json.dumps({"outcome": run.outcome, "start": t0, "end": time.time(), "key": run.dir.name}), flush=True)
 """
 
 
-def _worker(cfg, store: Path, err: Path) -> subprocess.Popen:
+def _worker(cfg, store: Path, err: Path, *stall: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(cfg.to_dict()), str(store)], env=env,
+    args = [json.dumps(cfg.to_dict()), str(store), *map(str, stall)]
+    return subprocess.Popen([sys.executable, "-c", WORKER, *args], env=env,
                             stdout=subprocess.PIPE, stderr=err.open("w"), text=True)
 
 
@@ -71,9 +82,11 @@ def test_two_workers_with_one_config_train_it_once_and_different_configs_run_in_
 
 @pytest.mark.slow
 def test_when_the_lock_holder_is_killed_the_waiting_worker_resumes_its_run(tmp_path):
-    cfg = make_config("smoke", epochs=4, n_unlabeled=192, n_labeled=100, n_test=60, batch_size=32, width=0.25)
+    cfg = make_config("smoke", epochs=3, n_unlabeled=96, n_labeled=100, n_test=60, batch_size=32, width=0.25)
     store = tmp_path / "runs"
-    holder = _worker(cfg, store, tmp_path / "holder.err")
+    stall = tmp_path / "stall"
+    stall.touch()  # the holder stops after its first epoch, holding the lock, until it is killed
+    holder = _worker(cfg, store, tmp_path / "holder.err", stall)
     metrics = store / cfg.key() / "metrics.json"
     deadline = time.time() + 600
     while time.time() < deadline and holder.poll() is None:
@@ -83,7 +96,7 @@ def test_when_the_lock_holder_is_killed_the_waiting_worker_resumes_its_run(tmp_p
     waiter = _worker(cfg, store, tmp_path / "waiter.err")
     while time.time() < deadline and "waiting" not in (tmp_path / "waiter.err").read_text():
         time.sleep(0.05)
-    assert holder.poll() is None, "the holder finished before the waiter queued; make the run longer"
+    assert holder.poll() is None and waiter.poll() is None
     os.kill(holder.pid, signal.SIGKILL)  # the OS releases its lock
     holder.wait()
     done = json.loads(metrics.read_text())["epochs_done"]
