@@ -76,3 +76,38 @@ def test_a_failing_job_is_retried_once_and_reported_with_its_log(tmp_path, capsy
 def test_unknown_executor_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="executor='pbs' is not allowed; allowed: local, slurm"):
         sweep.make_executor("pbs", tmp_path)
+
+
+@pytest.mark.slow
+def test_a_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    import json
+    import os
+    import time
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = make_config("smoke", epochs=8, n_unlabeled=96, n_labeled=100, n_test=60, batch_size=32, width=0.25)
+    store = RunStore(tmp_path / "runs")
+    ex = sweep.make_executor("local", tmp_path / "jobs", time_min=20)
+    job = ex.submit(sweep.TrainJob(), cfg.to_dict(), str(store.root))
+    metrics = store.path(cfg) / "metrics.json"
+    deadline = time.time() + 600
+    while time.time() < deadline and not job.done():
+        if metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= 1:
+            break
+        time.sleep(0.02)
+    # the preemption signal Slurm sends to a job's task (submitit's local controller does not pass on
+    # the one its _interrupt() sends it, so it is sent to the task process, the controller's child)
+    from pathlib import Path
+
+    from submitit.local.local import LocalJobEnvironment
+
+    pid = job._process.pid
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            os.kill(int(child), LocalJobEnvironment._usr_sig())
+    at = json.loads(metrics.read_text())["epochs_done"]
+    assert 1 <= at < cfg.epochs, "the job finished before it could be preempted; make it longer"
+    out = job.result()
+    assert out["outcome"] == "resumed" and out["epochs_done"] == cfg.epochs
+    ref = pretrain(cfg, RunStore(tmp_path / "ref"), progress=False).metrics["loss"]  # uninterrupted
+    assert store.get(cfg).metrics["loss"] == pytest.approx(ref, rel=1e-5)  # (thread counts differ)
