@@ -60,7 +60,6 @@ import contextlib
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from focusmim import models
@@ -76,14 +75,11 @@ __all__ = ["AdiosMIM", "AdiosSimCLR", "SimCLR", "Projector", "ADIOS_DEFAULTS", "
 ADIOS_DEFAULTS: dict[str, Any] = dict(n_masks=6, mask_lr_ratio=0.2, mask_lr=None, single=False, mask_width=None,
                                       temperature=0.2, proj_hidden=512, proj_dim=128)
 _ALPHA = {"adios_mim": 0.05, "adios_simclr": 1.0, "simclr": 0.0}
-_KNOWN = {"mim": set(), "adios_mim": {"n_masks", "alpha", "mask_lr_ratio", "mask_lr", "single", "mask_width"},
-          "adios_simclr": {"n_masks", "alpha", "mask_lr_ratio", "mask_lr", "single", "mask_width",
-                           "temperature", "proj_hidden", "proj_dim"},
-          "simclr": {"temperature", "proj_hidden", "proj_dim"}}
 
 
 def mask_objective_params(objective: str, params: dict | None) -> dict:
-    """The objective's parameters: defaults, then ``params``; validated.
+    """The objective's parameters: defaults, then ``params``; checked against the
+    objective's declared schema (:data:`focusmim.schemas.OBJECTIVES`).
 
     Example:
         >>> p = mask_objective_params("adios_mim", {"n_masks": 4})
@@ -92,34 +88,13 @@ def mask_objective_params(objective: str, params: dict | None) -> dict:
         >>> mask_objective_params("adios_mim", {"n_mask": 4})
         Traceback (most recent call last):
         ...
-        ValueError: objective_params has unknown key(s) ['n_mask'] for objective 'adios_mim'; allowed: alpha, mask_lr, mask_lr_ratio, mask_width, n_masks, single
+        ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, mask_lr, mask_lr_ratio, mask_width, n_masks, single
     """
-    if objective not in _KNOWN or objective == "mim":
+    if objective not in _ALPHA:
         raise ValueError(f"objective={objective!r} is not allowed; allowed: 'adios_mim', 'adios_simclr', 'simclr'")
     params = dict(params or {})
-    unknown = sorted(set(params) - _KNOWN[objective])
-    if unknown:
-        raise ValueError(f"objective_params has unknown key(s) {unknown} for objective {objective!r}; "
-                         f"allowed: {', '.join(sorted(_KNOWN[objective]))}")
-    p = {**ADIOS_DEFAULTS, "alpha": _ALPHA[objective], **params}
-    n = p["n_masks"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n_masks={n!r} is not allowed; allowed: a whole number >= 2")
-    for k in ("alpha",):
-        if isinstance(p[k], bool) or not isinstance(p[k], (int, float)) or p[k] < 0:
-            raise ValueError(f"{k}={p[k]!r} is not allowed; allowed: a number >= 0")
-    for k in ("mask_lr_ratio", "temperature"):
-        if isinstance(p[k], bool) or not isinstance(p[k], (int, float)) or p[k] <= 0:
-            raise ValueError(f"{k}={p[k]!r} is not allowed; allowed: a positive number")
-    if p["mask_lr"] is not None and (isinstance(p["mask_lr"], bool) or not isinstance(p["mask_lr"], (int, float))
-                                     or p["mask_lr"] <= 0):
-        raise ValueError(f"mask_lr={p['mask_lr']!r} is not allowed; allowed: None or a positive number")
-    if not isinstance(p["single"], bool):
-        raise ValueError(f"single={p['single']!r} is not allowed; allowed: True or False")
-    for k in ("proj_hidden", "proj_dim"):
-        if isinstance(p[k], bool) or not isinstance(p[k], int) or p[k] < 1:
-            raise ValueError(f"{k}={p[k]!r} is not allowed; allowed: a whole number >= 1")
-    return p
+    OBJECTIVES.check_params(objective, params, f"objective_params of objective {objective!r}")
+    return {**ADIOS_DEFAULTS, "alpha": _ALPHA[objective], **params}
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Command line: ``python -m focusmim run`` pretrains the paper's main strategies,
 probes them and prints a results table (the README's main job).
 
-    python -m focusmim run --preset smoke            # embedded synthetic data, about a minute on 2 cores
+    python -m focusmim run --preset smoke            # embedded synthetic data, 4 strategies x 3 seeds on 2 cores
     python -m focusmim run --preset cpu --epochs 20  # CIFAR-10 from $FOCUSMIM_DATA or ../shared/data
     python -m focusmim run --preset paper            # STL-10, 500 epochs, GPU
 """
@@ -40,8 +40,14 @@ def _main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default=None)
     run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast and a channels_last model on the CPU too "
                      "(about 2x faster on CPUs with native bf16; default fp32)")
-    run.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds")
-    run.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    run.add_argument("--set", dest="fields", action="append", default=[], metavar="NAME=VALUE",
+                     help="any other Config field, e.g. --set weight_decay=0.05 --set crop_scale=[0.2,1] "
+                          "(VALUE is read as JSON, else taken as a string); repeatable")
+    run.add_argument("--seeds", type=int, nargs="+", default=None,
+                     help="pretraining seeds (default: the preset's main job, config.MAIN_JOB; 0 1 2 at smoke)")
+    run.add_argument("--probe-seeds", type=int, nargs="+", default=None)
+    run.add_argument("--out", default=None, help="folder for the chart (PNG) and numbers (JSON) "
+                     "(default: <run store>/main/<preset>, not tracked by git)")
     run.add_argument("--strategies", nargs="+", default=list(MAIN_CONDITIONS), choices=list(MAIN_CONDITIONS),
                      metavar="NAME", help=f"any of: {', '.join(repr(k) for k in MAIN_CONDITIONS)}")
     pre = sub.add_parser("precompute", help="run chapters' experiments into the run store (e.g. on a GPU machine)")
@@ -71,6 +77,12 @@ def _main(argv: list[str] | None = None) -> int:
                            "--n-test test images (as chapter 05 measures its errors on them)")
     maps.add_argument("--n-test", type=int, default=1024)
     maps.add_argument("--workers", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    pub = sub.add_parser("publish", help="copy saved tables (the run store's tables/<preset>/*.json) into the "
+                                         "book's committed results/<preset>/: the only command that changes them")
+    pub.add_argument("presets", nargs="*", help="preset folders to publish (default: every one saved)")
+    pub.add_argument("--from", dest="src", default=None,
+                     help="saved tables (default: $FOCUSMIM_TABLES, else <run store>/tables)")
+    pub.add_argument("--to", dest="dst", default=None, help="the book's tables (default: $FOCUSMIM_RESULTS, else results/)")
     summ = sub.add_parser("summary", help="write the book's results page from the stored tables")
     summ.add_argument("--out", default="book/results.md", help="markdown file to write (default: book/results.md)")
     args = parser.parse_args(argv)
@@ -78,35 +90,187 @@ def _main(argv: list[str] | None = None) -> int:
         return _precompute(args)
     if args.command == "maps":
         return _maps(args)
+    if args.command == "publish":
+        return _publish(args)
     if args.command == "summary":
         from focusmim.report import write_summary
 
         print(f"wrote {write_summary(args.out)}")
         return 0
 
-    from focusmim.config import ConfigError, make_config, resolve_preset
+    return _run(args)
+
+
+def _run(args) -> int:
+    from pathlib import Path
+
+    from focusmim.config import MAIN_JOB, ConfigError, make_config, resolve_preset
     from focusmim.experiments import compare
-    from focusmim.paper import PAPER_ACCURACY
+    from focusmim.runs import default_root
 
     try:
         preset = resolve_preset(args.preset)
-        base = make_config(preset, dataset=args.dataset, epochs=args.epochs, image_size=args.image_size,
-                           device=args.device, cpu_amp=True if args.cpu_amp else None)
+        job = dict(MAIN_JOB.get(preset, {}))
+        seeds = tuple(args.seeds if args.seeds is not None else job.pop("seeds", (0,)))
+        probe_seeds = tuple(args.probe_seeds if args.probe_seeds is not None else job.pop("probe_seeds", (0,)))
+        job.pop("seeds", None), job.pop("probe_seeds", None)
+        probe = job.pop("probe", {})
+        explicit = dict(dataset=args.dataset, epochs=args.epochs, image_size=args.image_size, device=args.device,
+                        cpu_amp=True if args.cpu_amp else None)
+        if args.dataset is not None and args.dataset != make_config(preset).dataset:
+            job = {}  # the main job's budget is for the preset's own data
+        base = make_config(preset, **{**job, **_fields(args.fields),
+                                      **{k: v for k, v in explicit.items() if v is not None}})
+        for k in args.strategies:  # every condition is checked before any data loads
+            base.replace(**MAIN_CONDITIONS[k])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    out = Path(args.out) if args.out else default_root() / "main" / preset
     print(f"preset {preset}: {base.describe()}")
-    table = compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=args.seeds,
-                    probe_seeds=args.probe_seeds, raw_pixels=True, title=f"main strategies ({preset})")
-    for r in table.rows:
-        paper = PAPER_ACCURACY.get(r["condition"])
-        r["paper (STL-10)"] = f"{100 * paper:.1f} %" if paper is not None else ""
+    print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seed{'s' * (len(seeds) != 1)} {list(seeds)}, "
+          f"linear probe ({len(probe_seeds)} probe seed{'s' * (len(probe_seeds) > 1)}"
+          f"{', ' + ', '.join(f'{k}={v:g}' for k, v in probe.items()) if probe else ''}), and raw pixels",
+          flush=True)
+    table = compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=seeds, probe_seeds=probe_seeds,
+                    raw_pixels=True, title=f"main strategies ({preset})", job_bar=True, probe=probe)
     print()
-    print(table.to_markdown(["condition", "accuracy", "paper (STL-10)", "knn", "decorrelation", "wall_time_s"]))
-    m = table.meta
-    print(f"\n{m['dataset']} {m['image_size']} px, {m['epochs']} epochs, pretraining seeds {m['seeds']}, "
-          f"probe seeds {m['probe_seeds']}, device {m['device_name']}, {m['seconds']:.0f} s in all")
+    print(report_main_job(table, out))
     return 0
+
+
+def report_main_job(table, out) -> str:
+    """The main job's printed report: the table (accuracy as mean ± std over pretraining seeds, and
+    as a multiple of chance), the chance level, two lines on what the numbers mean, the paper's numbers
+    only when the run follows its STL-10 protocol, and the paths of a bar chart (PNG) and the numbers (JSON).
+
+        >>> from focusmim.experiments import Table
+        >>> t = Table("demo", [dict(condition="random patches", accuracy_mean=0.31, accuracy_std=0.01),
+        ...                    dict(condition="raw pixels", accuracy_mean=0.25, accuracy_std=0.0)],
+        ...           dict(dataset="synthetic", image_size=32, epochs=3, seeds=[0, 1, 2], seconds=60.0,
+        ...                device_name="CPU", n_classes=10))
+        >>> import tempfile; text = report_main_job(t, tempfile.mkdtemp())
+        >>> print(text.splitlines()[5])
+        Chance is 10.0 % (10 balanced classes).
+        >>> print(text.splitlines()[6])
+        Random patches is best: 31.0 ± 1.0 % (3 pretraining seeds), 6.0 points above raw pixels (25.0 %), 3.1x chance.
+    """
+    import json
+    from pathlib import Path
+
+    from focusmim.paper import PAPER_ACCURACY
+
+    m = table.meta
+    n_classes = m.get("n_classes") or _n_classes(m)
+    chance = 1.0 / n_classes
+    comparable = m.get("dataset") == "stl10" and m.get("image_size") == 96
+    for r in table.rows:
+        r["x chance"] = f"{r['accuracy_mean'] / chance:.1f}x"
+        if comparable and r["condition"] in PAPER_ACCURACY:
+            r["paper (STL-10 protocol)"] = f"{100 * PAPER_ACCURACY[r['condition']]:.1f} %"
+    cols = ["condition", "accuracy", "x chance"] + (["paper (STL-10 protocol)"] if comparable else []) + [
+        "knn", "wall_time_s"]
+    lines = [table.to_markdown(cols), ""]
+    lines.append(f"Chance is {100 * chance:.1f} % ({n_classes} balanced classes).")
+    lines += _meaning(table.rows, chance, len(m.get("seeds", [])))
+    if comparable:
+        lines.append("'paper (STL-10 protocol)': the paper's numbers (STL-10, 96 px, 100,000 images, 500 epochs); "
+                     f"this run: {m.get('epochs')} epochs.")
+    else:
+        lines.append(f"The paper's numbers (STL-10 protocol: 96 px, 500 epochs) are not shown: this run ({m.get('dataset')}, "
+                     f"{m.get('image_size')} px, {m.get('epochs')} epochs) is not comparable in absolute terms.")
+    lines.append(f"{m.get('dataset')} {m.get('image_size')} px, {m.get('epochs')} epochs, pretraining seeds "
+                 f"{m.get('seeds')}, probe seeds {m.get('probe_seeds')}, device {m.get('device_name')}, "
+                 f"{m.get('seconds', 0):.0f} s in all")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.meta["chance"] = chance
+    (out / "results.json").write_text(json.dumps({"title": table.title, "rows": table.rows, "meta": table.meta},
+                                                 indent=1, sort_keys=True, default=str))
+    png = _chart(table, chance, out / "results.png")
+    lines.append(f"wrote {png} (bar chart) and {out / 'results.json'} (numbers)")
+    return "\n".join(lines)
+
+
+def _n_classes(meta) -> int:
+    from focusmim.data.synthetic import CLASSES
+
+    return {"synthetic": len(CLASSES), "cifar10": 10, "stl10": 10}.get(meta.get("dataset"), 10)
+
+
+def _meaning(rows, chance, n_seeds) -> list[str]:
+    learned = [r for r in rows if r["condition"] != "raw pixels"]
+    raw = next((r for r in rows if r["condition"] == "raw pixels"), None)
+    best = max(learned, key=lambda r: r["accuracy_mean"])
+    rest = sorted((r for r in learned if r is not best), key=lambda r: -r["accuracy_mean"])
+    spread = f"{100 * best['accuracy_mean']:.1f} ± {100 * best['accuracy_std']:.1f} %"
+    seeds = f"{n_seeds} pretraining seed{'s' * (n_seeds != 1)}"
+    first = f"{best['condition'].capitalize()} is best: {spread} ({seeds})"
+    if raw is not None:
+        first += (f", {100 * (best['accuracy_mean'] - raw['accuracy_mean']):.1f} points "
+                  f"{'above' if best['accuracy_mean'] >= raw['accuracy_mean'] else 'below'} raw pixels "
+                  f"({100 * raw['accuracy_mean']:.1f} %)")
+    first += f", {best['accuracy_mean'] / chance:.1f}x chance."
+    out = [first]
+    if rest:
+        nxt = rest[0]
+        gap = best["accuracy_mean"] - nxt["accuracy_mean"]
+        noise = max(best["accuracy_std"], nxt["accuracy_std"])
+        verdict = (f"{'larger than' if gap > noise else 'within'} the seed spread ({100 * noise:.1f})" if n_seeds > 1
+                   else "with one pretraining seed, so no seed spread to compare with")
+        low = min(learned, key=lambda r: r["accuracy_mean"])
+        out.append(f"Next: {nxt['condition']} ({100 * nxt['accuracy_mean']:.1f} %), {100 * gap:.1f} points behind, "
+                   f"{verdict}; lowest: {low['condition']} "
+                   f"({100 * low['accuracy_mean']:.1f} %, {low['accuracy_mean'] / chance:.1f}x chance).")
+    return out
+
+
+def _chart(table, chance, path):
+    import matplotlib.pyplot as plt
+
+    from focusmim.plots.common import table_bars
+
+    fig = table_bars(table, lines={"chance": chance}, title=table.title)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _publish(args) -> int:
+    from focusmim.experiments import publish
+
+    try:
+        done = publish(args.presets or None, src=args.src, dst=args.dst)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for src, target, changed in done:
+        print(f"{'updated  ' if changed else 'unchanged'} {target}  (from {src})")
+    n = sum(c for _, _, c in done)
+    print(f"{n} of {len(done)} tables changed; `python -m focusmim summary` rewrites the results page from them")
+    return 0
+
+
+def _fields(pairs: list[str]) -> dict:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values as JSON, else strings).
+
+        >>> _fields(["weight_decay=0.05", "crop_scale=[0.2, 1]", "masker=foveal"])
+        {'weight_decay': 0.05, 'crop_scale': [0.2, 1], 'masker': 'foveal'}
+    """
+    import json
+
+    from focusmim.config import ConfigError
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {pair!r} is not allowed; allowed: NAME=VALUE, e.g. --set weight_decay=0.05")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
 
 
 def _precompute(args) -> int:

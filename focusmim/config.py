@@ -15,7 +15,7 @@ Presets set the defaults for a scale of work; explicit values override them:
     >>> make_config("smoke", ratio=1.5)
     Traceback (most recent call last):
     ...
-    focusmim.config.ConfigError: ratio=1.5 is out of range; allowed: a number strictly between 0 and 1
+    focusmim.config.ConfigError: ratio=1.5 is not allowed; allowed: None or a number strictly between 0 and 1
 """
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focusmim.presets import MAIN_JOB, PRESETS
+from focusmim.registry import Param
+from focusmim.schemas import BACKBONES, MASKERS, MODELS, OBJECTIVES
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -36,6 +40,7 @@ __all__ = [
     "resolve_device",
     "default_data_root",
     "PAPER_LR",
+    "MAIN_JOB",
 ]
 
 
@@ -52,7 +57,6 @@ DATASETS = ("synthetic", "cifar10", "stl10")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-OBJECTIVES = ("mim", "adios_mim", "adios_simclr", "simclr")
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,9 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; allowed: {sorted(known)}")
         d = dict(d)
-        if "crop_scale" in d:
-            d["crop_scale"] = tuple(d["crop_scale"])
-        if "snapshot_epochs" in d:
-            d["snapshot_epochs"] = tuple(int(e) for e in d["snapshot_epochs"])
+        for k in ("crop_scale", "snapshot_epochs"):
+            if isinstance(d.get(k), list):
+                d[k] = tuple(d[k])
         return cls(**d).validate()
 
     def key(self) -> str:
@@ -175,71 +178,119 @@ class Config:
 
     # --------------------------------------------------------------- validation
     def validate(self) -> "Config":
-        """Raise :class:`ConfigError` naming the first bad parameter; return self."""
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("foreground", self.foreground, FOREGROUNDS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("objective", self.objective, OBJECTIVES)
-        _int_at_least("epochs", self.epochs, 1)
-        _int_at_least("batch_size", self.batch_size, 1)
-        _int_at_least("n_labeled", self.n_labeled, 10)
-        _int_at_least("warmup_epochs", self.warmup_epochs, 0)
-        _int_at_least("seed", self.seed, 0)
-        if self.n_unlabeled is not None:
-            _int_at_least("n_unlabeled", self.n_unlabeled, 1)
-        if self.n_test is not None:
-            _int_at_least("n_test", self.n_test, 1)
-        if not isinstance(self.image_size, int) or self.image_size < 16 or self.image_size % 8:
-            raise ConfigError(
-                f"image_size={self.image_size!r} is not allowed; allowed: a multiple of 8 that is at least 16"
-                " (the encoder downsamples by 8 and masks use a 12x12 grid relative to the image)"
-            )
-        if self.ratio is not None and not (isinstance(self.ratio, (int, float)) and 0 < self.ratio < 1):
-            raise ConfigError(
-                f"ratio={self.ratio!r} is out of range; allowed: a number strictly between 0 and 1"
-            )
-        if not (isinstance(self.width, (int, float)) and 0 < self.width <= 4):
-            raise ConfigError(f"width={self.width!r} is out of range; allowed: a number in (0, 4]")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"lr={self.lr!r} is not allowed; allowed: a positive number or None")
-        lo, hi = self.crop_scale
-        if not (0 < lo <= hi <= 1):
-            raise ConfigError(f"crop_scale={self.crop_scale!r} is not allowed; allowed: 0 < low <= high <= 1")
-        bad = [e for e in self.snapshot_epochs if not (isinstance(e, int) and 1 <= e <= self.epochs)]
-        if bad:
-            raise ConfigError(
-                f"snapshot_epochs contains {bad}; allowed: whole epochs between 1 and epochs={self.epochs}"
-            )
-        if self.foreground == "gt" and self.dataset != "synthetic":
-            raise ConfigError(
-                f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "
-                f"allowed for dataset={self.dataset!r}: 'none', 'rembg'"
-            )
-        for name in ("amp", "compile", "cpu_amp", "foreground_loss"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed; allowed: True, False")
-        _check_device(self.device)
-        # registries are imported lazily to keep config free of heavy imports
-        from focusmim import masking, models
+        """Raise :class:`ConfigError` naming the first bad parameter; return self.
 
+        Pure: it reads the fields and the declared parameters of the registered
+        names (:mod:`focusmim.schemas`); nothing is built, loaded or downloaded.
+        """
         try:
-            masking.REGISTRY.check(self.masker, "masker")
-            models.REGISTRY.check(self.model, "model")
+            _validate(self)
+        except ConfigError:
+            raise
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        try:  # the masker checks its own parameters (ratio range, sigma, placement, ...)
-            masking.build(self.masker, **self.masker_kwargs())
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"masker={self.masker!r} with ratio={self.ratio!r}, "
-                              f"masker_params={self.masker_params!r}: {e}") from None
-        if self.dataset in ("cifar10", "stl10") and self.data_root is not None and not self.download:
-            if not Path(self.data_root).exists():
-                raise ConfigError(
-                    f"data_root={self.data_root!r} does not exist; allowed: an existing folder "
-                    f"(for cifar10 an ImageFolder tree with train/ and test/), or download=True"
-                )
         return self
+
+
+_NUMBER = dict(
+    width=Param("float", low=0, high=4, low_open=True),
+    ratio=Param("float", low=0, high=1, low_open=True, high_open=True, none=True),
+    lr=Param("float", low=0, low_open=True, none=True),
+    weight_decay=Param("float", low=0),
+    crop_scale=Param("pair", low=0, high=1),
+    snapshot_epochs=Param("ints", low=1),
+    data_root=Param("str", none=True),
+    masker_params=Param("any"),
+)
+_WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0)
+_OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
+_BOOLS = ("download", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")
+
+
+def _validate(cfg: "Config") -> None:
+    """Every field's type and range, then the combinations (see :meth:`Config.validate`)."""
+    _choice("dataset", cfg.dataset, DATASETS)
+    _choice("foreground", cfg.foreground, FOREGROUNDS)
+    _choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    _choice("schedule", cfg.schedule, SCHEDULES)
+    OBJECTIVES.check(cfg.objective, "objective")
+    MODELS.check(cfg.model, "model")
+    MASKERS.check(cfg.masker, "masker")
+    for name, low in _WHOLE.items():
+        _int_at_least(name, getattr(cfg, name), low)
+    for name, low in _OPTIONAL_WHOLE.items():
+        if getattr(cfg, name) is not None:
+            _int_at_least(name, getattr(cfg, name), low)
+    for name in _BOOLS:
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"{name}={getattr(cfg, name)!r} is not allowed; allowed: True, False")
+    for name, param in _NUMBER.items():
+        param.check(name, getattr(cfg, name))
+    if isinstance(cfg.image_size, bool) or not isinstance(cfg.image_size, int) or cfg.image_size < 16 \
+            or cfg.image_size % 8:
+        raise ConfigError(
+            f"image_size={cfg.image_size!r} is not allowed; allowed: a multiple of 8 that is at least 16"
+            " (the encoder downsamples by 8 and masks use a 12x12 grid relative to the image)"
+        )
+    # combinations
+    if cfg.model not in BACKBONES:
+        raise ConfigError(f"model={cfg.model!r} is not allowed as the pretraining model; allowed: "
+                          f"{', '.join(map(repr, BACKBONES))} ({cfg.model!r} is the ADIOS mask network, "
+                          f"built by objective='adios_mim' or 'adios_simclr')")
+    lo, hi = cfg.crop_scale
+    if not (0 < lo <= hi <= 1):
+        raise ConfigError(f"crop_scale={cfg.crop_scale!r} is not allowed; allowed: (low, high) with 0 < low <= high <= 1")
+    if cfg.warmup_epochs and cfg.warmup_epochs >= cfg.epochs:
+        raise ConfigError(f"warmup_epochs={cfg.warmup_epochs} with epochs={cfg.epochs} is not allowed; "
+                          f"allowed: fewer warmup epochs than epochs (0 for none)")
+    bad = [e for e in cfg.snapshot_epochs if e > cfg.epochs]
+    if bad:
+        raise ConfigError(
+            f"snapshot_epochs contains {bad}; allowed: whole epochs between 1 and epochs={cfg.epochs}"
+        )
+    if cfg.foreground == "gt" and cfg.dataset != "synthetic":
+        raise ConfigError(
+            f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "
+            f"allowed for dataset={cfg.dataset!r}: 'none', 'rembg'"
+        )
+    _check_masker(cfg)
+    OBJECTIVES.check_params(cfg.objective, _as_dict("objective_params", cfg.objective_params),
+                            f"objective_params of objective {cfg.objective!r}")
+    _check_device(cfg.device)
+
+
+def check_data_root(cfg: "Config") -> "Config":
+    """The one check that looks outside the config: a given ``data_root`` must exist
+    (unless ``download``). :func:`make_config` runs it; :meth:`Config.validate` does not,
+    so stored configs written on another machine still read back."""
+    if cfg.dataset in ("cifar10", "stl10") and cfg.data_root is not None and not cfg.download:
+        if not Path(cfg.data_root).exists():
+            raise ConfigError(
+                f"data_root={cfg.data_root!r} does not exist; allowed: an existing folder "
+                f"(for cifar10 an ImageFolder tree with train/ and test/), or download=True"
+            )
+    return cfg
+
+
+def _as_dict(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}={value!r} is not allowed; allowed: a dict of keyword arguments")
+    return value
+
+
+def _check_masker(cfg: "Config") -> None:
+    """The masker's parameters against its declared schema (nothing is built)."""
+    schema = MASKERS.params(cfg.masker)
+    params = _as_dict("masker_params", cfg.masker_params)
+    if cfg.ratio is not None and "ratio" not in schema:
+        raise ConfigError(f"ratio={cfg.ratio!r} is not allowed with masker={cfg.masker!r}, which has no ratio; "
+                          f"allowed: None")
+    if "net" in params:
+        raise ConfigError("masker_params['net'] cannot be stored in a config; allowed: run_key=<a stored ADIOS run>")
+    try:
+        MASKERS.check_params(cfg.masker, cfg.masker_kwargs(), f"masker_params of masker {cfg.masker!r}")
+    except ValueError as e:
+        raise ConfigError(f"masker={cfg.masker!r}: {e}") from None
 
 
 def _choice(name: str, value: Any, allowed: tuple) -> None:
@@ -289,32 +340,6 @@ def default_data_root(dataset: str) -> str | None:
     return None
 
 
-# Presets: the defaults for one scale of work. Explicit parameters override them.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds on a laptop CPU: the whole pipeline, tiny synthetic data
-    "smoke": dict(
-        dataset="synthetic", image_size=32, n_unlabeled=768, n_labeled=500, n_test=500,
-        width=0.5, epochs=2, batch_size=128,
-    ),
-    # minutes on 2 CPU cores: real images (CIFAR-10 from ../shared or $FOCUSMIM_DATA);
-    # measured about 530 images/s at 32 px, so one run (5,000 images x 6 epochs) takes about a minute
-    "cpu": dict(
-        dataset="cifar10", image_size=32, n_unlabeled=5000, n_labeled=5000, n_test=2000,
-        width=1.0, epochs=6, batch_size=256,
-    ),
-    # one GPU, all 50,000 CIFAR-10 training images (about 2 s an epoch on an H100 at 32 px)
-    "gpu": dict(
-        dataset="cifar10", image_size=32, n_unlabeled=None, n_labeled=5000, n_test=None,
-        width=1.0, epochs=10, batch_size=512, amp=True, compile=True,
-    ),
-    # the paper's protocol: STL-10 unlabeled (100k), 96 px, 500 epochs, batch 512
-    "paper": dict(
-        dataset="stl10", image_size=96, n_unlabeled=None, n_labeled=5000, n_test=None,
-        width=1.0, epochs=500, batch_size=512, amp=True, compile=True,
-    ),
-}
-
-
 def resolve_preset(preset: str | None = None) -> str:
     """``None``/``"auto"``: ``$FOCUSMIM_PRESET`` if set, else ``paper`` on a CUDA
     machine and ``smoke`` elsewhere."""
@@ -343,10 +368,9 @@ def make_config(preset: str | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"unknown parameter {k!r}; allowed: {', '.join(sorted(known))}")
         if v is not None:
             values[k] = v
-    if "crop_scale" in values:
-        values["crop_scale"] = tuple(values["crop_scale"])
-    if "snapshot_epochs" in values:
-        values["snapshot_epochs"] = tuple(values["snapshot_epochs"])
+    for k in ("crop_scale", "snapshot_epochs"):
+        if isinstance(values.get(k), list):
+            values[k] = tuple(values[k])
     if values.get("data_root") is None and values.get("dataset") in ("cifar10", "stl10"):
         values["data_root"] = default_data_root(values["dataset"])
-    return Config(**values).validate()
+    return check_data_root(Config(**values).validate())

@@ -8,8 +8,10 @@ A notebook cell reads like a sentence:
     >>> print(table.to_markdown())                                          # doctest: +SKIP
 
 Every row carries the provenance of its number (dataset, image size, epochs,
-seeds, device, wall time), and a table saves itself as small JSON under
-``results/`` so the book can render stored numbers without training.
+seeds, device, wall time), and a table saves itself as small JSON in the run
+store's ``tables/`` folder (:func:`tables_dir`). The book's committed tables under
+``results/`` (:func:`results_dir`) change only through :func:`publish`
+(``python -m focusmim publish``), so no test, notebook or user run rewrites them.
 """
 from __future__ import annotations
 
@@ -29,13 +31,61 @@ from focusmim.probe import evaluate, raw_pixel_baseline
 from focusmim.runs import Run, RunStore
 from focusmim.train import RunsPending, pretrain
 
-__all__ = ["Table", "compare", "train_conditions", "results_dir", "provenance", "mean_std", "training_budget"]
+__all__ = ["Table", "compare", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
+           "training_budget"]
 
 
 def results_dir() -> Path:
-    """``$FOCUSMIM_RESULTS`` or ``results/`` at the repository root (small JSON, committed)."""
+    """The book's published tables: ``$FOCUSMIM_RESULTS`` or ``results/`` at the repository
+    root (small JSON, committed; written only by :func:`publish`)."""
     env = os.environ.get("FOCUSMIM_RESULTS")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "results"
+
+
+def tables_dir() -> Path:
+    """Where :meth:`Table.save` writes: ``$FOCUSMIM_TABLES``, else ``tables/`` inside the run
+    store (``$FOCUSMIM_RUNS``, default ``runs/``; not tracked by git)."""
+    from focusmim.runs import default_root
+
+    env = os.environ.get("FOCUSMIM_TABLES")
+    return Path(env) if env else default_root() / "tables"
+
+
+def publish(presets: Sequence[str] | None = None, *, src: str | Path | None = None,
+            dst: str | Path | None = None) -> list[tuple[Path, Path, bool]]:
+    """Copy saved tables ``src/<preset>/*.json`` (default :func:`tables_dir`) into the book's
+    ``dst/<preset>/`` (default :func:`results_dir`): the one way the committed tables change.
+    ``presets=None`` publishes every preset folder found. Returns ``(source, target, changed)``
+    for every table.
+
+        >>> import tempfile
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> _ = Table("demo", [{"condition": "a"}]).save("smoke/demo", root=tmp / "tables")
+        >>> [(t.relative_to(tmp).as_posix(), changed) for _, t, changed in publish(src=tmp / "tables", dst=tmp / "book")]
+        [('book/smoke/demo.json', True)]
+        >>> [changed for _, _, changed in publish(src=tmp / "tables", dst=tmp / "book")]
+        [False]
+    """
+    src = Path(src) if src is not None else tables_dir()
+    dst = Path(dst) if dst is not None else results_dir()
+    if not src.is_dir():
+        raise FileNotFoundError(f"no saved tables in {src} (run a notebook or `python -m focusmim run` first, "
+                                f"or set FOCUSMIM_TABLES / FOCUSMIM_RUNS to where they were saved)")
+    folders = sorted(p for p in src.iterdir() if p.is_dir()) if presets is None else [src / p for p in presets]
+    missing = [f.name for f in folders if not f.is_dir()]
+    if missing:
+        have = sorted(p.name for p in src.iterdir() if p.is_dir())
+        raise FileNotFoundError(f"presets {missing} have no saved tables in {src}; saved: {have}")
+    out = []
+    for folder in folders:
+        for f in sorted(folder.glob("*.json")):
+            target = dst / folder.name / f.name
+            text = f.read_text()
+            changed = not target.exists() or target.read_text() != text
+            if changed:
+                atomic_write_text(text, target)
+            out.append((f, target, changed))
+    return out
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -72,15 +122,17 @@ class Table:
     def _repr_markdown_(self) -> str:
         return f"**{self.title}**\n\n" + self.to_markdown()
 
-    def save(self, name: str) -> Path:
-        path = results_dir() / f"{name}.json"
+    def save(self, name: str, root: str | Path | None = None) -> Path:
+        """Write ``<root>/<name>.json`` (default root :func:`tables_dir`, never the committed ``results/``)."""
+        path = Path(root if root is not None else tables_dir()) / f"{name}.json"
         atomic_write_text(json.dumps({"title": self.title, "rows": self.rows, "meta": self.meta},
                                      indent=1, sort_keys=True, default=str), path)
         return path
 
     @classmethod
-    def load(cls, name: str) -> "Table":
-        d = json.loads((results_dir() / f"{name}.json").read_text())
+    def load(cls, name: str, root: str | Path | None = None) -> "Table":
+        """Read ``<root>/<name>.json`` (default root :func:`tables_dir`, where :meth:`save` writes)."""
+        d = json.loads((Path(root if root is not None else tables_dir()) / f"{name}.json").read_text())
         return cls(d["title"], d["rows"], d.get("meta", {}))
 
 
@@ -115,25 +167,61 @@ def train_conditions(base: Config, conditions: Mapping[str, Mapping[str, Any]], 
 
 def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds: Iterable[int] = (0,),
             probe_seeds: Sequence[int] = (0, 1, 2, 3, 4), which: str | int = "best", raw_pixels: bool = False,
-            store: RunStore | None = None, title: str = "", progress: bool = True) -> Table:
+            store: RunStore | None = None, title: str = "", progress: bool = True, job_bar: bool = False,
+            probe: Mapping[str, Any] | None = None) -> Table:
     """Pretrain each condition (reusing stored runs), probe it, and tabulate.
 
     The accuracy's mean and std are over pretraining seeds when there are
-    several, else over probe seeds."""
+    several, else over probe seeds. ``job_bar=True``: one progress bar (with an
+    ETA) over the whole job, a step per pretrained-and-probed run plus the
+    raw-pixel baseline, instead of one bar per run. ``probe``: keyword arguments
+    of the linear probe that differ from the paper's (e.g. ``lr``), recorded in
+    the table's meta."""
     t0 = time.perf_counter()
     seeds = tuple(seeds)
-    runs = train_conditions(base, conditions, seeds, store, progress)
+    probe = dict(probe or {})
+    raw = None
+    if job_bar:
+        runs, raw = _train_and_probe_with_one_bar(base, conditions, seeds, probe_seeds, which, probe, raw_pixels,
+                                                  store or RunStore())
+    else:
+        runs = train_conditions(base, conditions, seeds, store, progress)
     table = Table(title or "linear probe", meta=provenance(base, seeds=seeds, probe_seeds=probe_seeds))
+    if probe:
+        table.meta["probe"] = probe
     for name, rs in runs.items():
-        table.rows.append(summarise(name, rs, probe_seeds, which))
+        table.rows.append(summarise(name, rs, probe_seeds, which, **probe))
     if raw_pixels:
-        res = raw_pixel_baseline(base, probe_seeds)
+        res = raw or raw_pixel_baseline(base, probe_seeds, **probe)
         table.rows.append({"condition": "raw pixels", "accuracy_mean": res["accuracy_mean"],
                            "accuracy_std": res["accuracy_std"], "knn": res.get("knn_accuracy"),
                            "epochs": 0, "wall_time_s": 0.0})
     table.meta["seconds"] = time.perf_counter() - t0
     table.meta.update(training_budget(table.rows))
     return table
+
+
+def _train_and_probe_with_one_bar(base, conditions, seeds, probe_seeds, which, probe, raw_pixels, store):
+    from tqdm.auto import tqdm
+
+    cfgs = {name: [base.replace(seed=s, **dict(over)) for s in seeds] for name, over in conditions.items()}
+    total = sum(map(len, cfgs.values())) + bool(raw_pixels)
+    out: dict[str, list[Run]] = {}
+    raw = None
+    with tqdm(total=total, desc="main job", unit="run", smoothing=0) as bar:
+        for name, cs in cfgs.items():
+            out[name] = []
+            for c in cs:
+                bar.set_postfix_str(f"{name}, seed {c.seed}")
+                run = pretrain(c, store, progress=False)
+                evaluate(run, probe_seeds, which, **probe)  # cached in the run: summarise reads it back
+                out[name].append(run)
+                bar.update(1)
+        if raw_pixels:
+            bar.set_postfix_str("raw pixels")
+            raw = raw_pixel_baseline(base, probe_seeds, **probe)
+            bar.update(1)
+    return out, raw
 
 
 def training_budget(rows: Sequence[dict]) -> dict:
@@ -149,9 +237,10 @@ def training_budget(rows: Sequence[dict]) -> dict:
     return out
 
 
-def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best") -> dict:
+def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best",
+              **probe) -> dict:
     """One table row from the runs (one per pretraining seed) of a condition."""
-    evals = [evaluate(r, probe_seeds, which) for r in runs]
+    evals = [evaluate(r, probe_seeds, which, **probe) for r in runs]
     if len(runs) > 1:
         mean, std = mean_std([e["accuracy_mean"] for e in evals])
     else:

@@ -1,4 +1,4 @@
-"""Losses: masked reconstruction, siamese objectives and the ADIOS sparsity barrier.
+"""Losses: masked reconstruction, SimCLR's NT-Xent and the ADIOS sparsity barrier.
 
 Example:
     >>> import torch
@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["masked_mse", "nt_xent", "simsiam_loss", "byol_loss", "adios_sparsity"]
+__all__ = ["masked_mse", "nt_xent", "adios_sparsity"]
 
 
 def masked_mse(
@@ -103,44 +103,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
     idx = torch.arange(b, device=z.device)
     positives = torch.cat([idx + b, idx])
     return F.cross_entropy(sim, positives)
-
-
-def simsiam_loss(p1: torch.Tensor, z2: torch.Tensor, p2: torch.Tensor | None = None,
-                 z1: torch.Tensor | None = None) -> torch.Tensor:
-    """Negative cosine similarity with stop-gradient on the targets (SimSiam).
-
-    ``simsiam_loss(p1, z2)`` = ``-cos(p1, sg(z2))`` averaged over the batch;
-    with ``p2`` and ``z1`` also given, the symmetric form
-    ``(-cos(p1, sg(z2)) - cos(p2, sg(z1))) / 2``. Range ``[-1, 1]``.
-
-    Example:
-        >>> import torch
-        >>> z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
-        >>> round(float(simsiam_loss(z, z)), 4)
-        -1.0
-    """
-    _pair_check(p1, z2)
-    loss = -F.cosine_similarity(p1.flatten(1).float(), z2.detach().flatten(1).float(), dim=1).mean()
-    if (p2 is None) != (z1 is None):
-        raise ValueError("p2 and z1 must be given together (symmetric loss) or both left out")
-    if p2 is not None:
-        _pair_check(p2, z1)
-        loss2 = -F.cosine_similarity(p2.flatten(1).float(), z1.detach().flatten(1).float(), dim=1).mean()
-        loss = (loss + loss2) / 2
-    return loss
-
-
-def byol_loss(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BYOL's normalised MSE ``2 - 2 cos(p, sg(target))``, mean over the batch.
-
-    Example:
-        >>> import torch
-        >>> z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
-        >>> abs(float(byol_loss(z, z))) < 1e-6
-        True
-    """
-    _pair_check(p, target)
-    return (2 - 2 * F.cosine_similarity(p.flatten(1).float(), target.detach().flatten(1).float(), dim=1)).mean()
 
 
 def adios_sparsity(masks: torch.Tensor, alpha: float = 1.0, eps: float = 1e-10) -> torch.Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["decorrelation", "lifetime_sparsity", "population_sparsity", "reconstruction_error"]
+__all__ = ["decorrelation", "lifetime_sparsity", "population_sparsity"]
 
 
 def _flat(z: torch.Tensor) -> torch.Tensor:
@@ -69,13 +69,3 @@ def population_sparsity(z: torch.Tensor) -> float:
     """Mean over samples of how few units respond to each sample."""
     x = _flat(z).clamp_min(0)
     return float(_treves_rolls(x, 1).mean())
-
-
-def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> float:
-    """Mean squared error, over the weighted region when ``weight`` is given
-    (the paper's loss normalisation: sum(w * err) / sum(w) per channel)."""
-    from focusmim.losses import masked_mse
-
-    if weight is None:
-        weight = torch.ones_like(target[:, :1])
-    return float(masked_mse(recon.float(), target.float(), weight.float()))

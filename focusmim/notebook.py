@@ -6,8 +6,9 @@ against a preset, print its provenance, and store its tables.
     >>> nb.base.epochs, nb.seeds, nb.probe_seeds                # doctest: +SKIP
     (1, (0,), (0, 1))
 
-Tables are saved under ``results/<preset>/<name>.json``, so a smoke run (as CI
-does) never overwrites the numbers of a real run.
+Tables are saved under ``<run store>/tables/<preset>/<name>.json`` (see
+:func:`~focusmim.experiments.tables_dir`), never into the committed ``results/``:
+the book's tables change only through ``python -m focusmim publish``.
 """
 from __future__ import annotations
 
@@ -20,28 +21,12 @@ from typing import Any, Sequence
 import torch
 
 import focusmim
-from focusmim.config import Config, make_config, resolve_device, resolve_preset
+from focusmim.config import Config, ConfigError, make_config, resolve_device, resolve_preset
 from focusmim.experiments import Table, results_dir, training_budget
+from focusmim.presets import NOTEBOOK_DEFAULTS, PRESET_RANK, PRESETS
 
-__all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK"]
-
-# per-preset defaults of the notebook-level parameters (not part of a run's config).
-# ``seeds`` are the pretraining seeds of the headline comparison (chapter 1's strategies);
-# ``ablation_seeds`` those of sweeps and ablations, which multiply the number of runs.
-NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": dict(seeds=(0,), probe_seeds=(0, 1), ratios=(0.2, 0.5, 0.8), probe_epochs=(1, 2), ablation_seeds=(0,)),
-    # cpu: three probe seeds and two snapshot epochs, since on 2 cores the probe (up to 1,000 epochs
-    # with early stopping) costs about as much as the 6-epoch pretraining run itself
-    "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2), ratios=(0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9),
-                probe_epochs=(3, 6), ablation_seeds=(0,)),
-    "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.2, 0.4, 0.6, 0.8, 0.9),
-                probe_epochs=(2, 5, 10), ablation_seeds=(0,)),
-    "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4),
-                  ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(50, 100, 250, 500),
-                  ablation_seeds=(0,)),
-}
-PRESET_RANK = {"smoke": 0, "cpu": 1, "gpu": 2, "paper": 3}  # larger budget wins in summaries
-
+__all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK", "check_parameters",
+           "check_injected_parameters"]
 
 @dataclass
 class Notebook:
@@ -87,7 +72,8 @@ class Notebook:
         print("Provenance: " + "; ".join(f"{k}: {v}" for k, v in p.items()))
 
     def save(self, table: Table, name: str | None = None) -> Path:
-        """Store a table under ``results/<preset>/<notebook>[-name].json`` with provenance."""
+        """Store a table under ``<tables_dir>/<preset>/<notebook>[-name].json`` with provenance
+        (the run store's ``tables/``; ``python -m focusmim publish`` copies it into the book's ``results/``)."""
         table.meta.update(self.provenance())
         # the budget behind the numbers is the training's, recorded by the runs themselves
         table.meta["wall_time_s"] = self.elapsed()
@@ -100,8 +86,6 @@ class Notebook:
         """At the smoke preset only, apply a chapter's smaller ``budget`` (Config fields) to
         the fields the notebook left at the preset's value; printed, and kept in ``self.base``
         so the saved provenance is the budget actually used. Returns ``self.base``."""
-        from focusmim.config import PRESETS
-
         if self.preset == "smoke":
             change = {k: v for k, v in budget.items() if getattr(self.base, k) == PRESETS["smoke"].get(k)}
             if change:
@@ -127,6 +111,7 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
     preset's); ``notebook_params`` are the chapter's own (``None`` values take
     :data:`NOTEBOOK_DEFAULTS`). Everything is validated before any work starts.
     """
+    check_injected_parameters()
     preset = resolve_preset(preset)
     base = make_config(preset, **overrides)
     defaults = NOTEBOOK_DEFAULTS[preset]
@@ -146,9 +131,63 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
     return nb
 
 
+def assigned_names(source: str) -> list[str]:
+    """The names a cell's top-level assignments bind, in order.
+
+        >>> assigned_names("# Parameters\\nepochs = 3\\nseeds = [0, 1]\\n")
+        ['epochs', 'seeds']
+    """
+    import ast
+
+    names = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_parameters(given: Sequence[str], declared: Sequence[str]) -> None:
+    """Raise :class:`~focusmim.config.ConfigError` when a papermill parameter is not one the
+    notebook declares in its ``parameters`` cell.
+
+        >>> check_parameters(["epochs"], ["preset", "epochs"])
+        >>> check_parameters(["epoch"], ["preset", "epochs"])
+        Traceback (most recent call last):
+        ...
+        focusmim.config.ConfigError: notebook parameter 'epoch' is not declared by this notebook; allowed: preset, epochs
+    """
+    unknown = [g for g in given if g not in declared]
+    if unknown:
+        raise ConfigError(f"notebook parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                          f"{'are' if len(unknown) > 1 else 'is'} not declared by this notebook; "
+                          f"allowed: {', '.join(declared)}")
+
+
+def check_injected_parameters(history: Sequence[str] | None = None) -> None:
+    """Under papermill, check the injected parameters against the notebook's declared ones.
+
+    papermill runs the cell it injects (``# Parameters`` then assignments) right after
+    the cell tagged ``parameters``; both are in the kernel's input history (IPython's
+    ``In``). Outside IPython, or without an injected cell, nothing is checked.
+    """
+    if history is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover
+            return
+        ip = get_ipython()
+        if ip is None:
+            return
+        history = list(ip.user_ns.get("In", []))
+    for i, cell in enumerate(history):
+        if i > 0 and cell.startswith("# Parameters\n"):
+            check_parameters(assigned_names(cell), assigned_names(history[i - 1]))
+
+
 def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
-    """The stored table ``name`` of every preset that has one, largest budget first:
-    preset -> Table (from ``root``, default :func:`~focusmim.experiments.results_dir`)."""
+    """The published table ``name`` of every preset that has one, largest budget first:
+    preset -> Table (from ``root``, default the book's :func:`~focusmim.experiments.results_dir`)."""
     out = {}
     root = Path(root) if root is not None else results_dir()
     for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):

@@ -22,11 +22,10 @@ from torch import nn
 from focusmim import masking
 from focusmim.config import Config
 from focusmim.losses import masked_mse
-from focusmim.registry import Registry
+from focusmim.schemas import OBJECTIVES
 
 __all__ = ["OBJECTIVES", "Batch", "MIM", "make_optimizer"]
 
-OBJECTIVES = Registry("objective")
 
 
 @dataclass
@@ -141,5 +140,3 @@ def uses_channels_last(device: torch.device, cfg: Config) -> bool:
     """
     return device.type == "cuda" or uses_bf16(device, cfg)
 
-
-from focusmim import adios  # noqa: E402,F401  registers the ADIOS objectives

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 import focusmim
-from focusmim import distributed, models
+from focusmim import adios, distributed, models  # noqa: F401  (adios registers the ADIOS objectives)
 from focusmim.augment import random_resized_crop
 from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config

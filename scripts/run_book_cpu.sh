@@ -23,3 +23,5 @@ for nb in "$@"; do
     06_architectures) run $nb -p preset gpu -y "lrs: [0.00016]" ;;
   esac
 done
+# the chapters' tables were saved into results/store/tables/; copy them into the book's results/<preset>/
+python -m focusmim publish

@@ -5,7 +5,8 @@ patches (and, with --autoencoder, without masks). With --object-loss: chapter 4'
 exact object masks, random patches and the masked periphery each with the loss on everything
 and on the object only. Either way on the synthetic set at 32 px for --epochs epochs, probed
 linearly over several seeds next to the raw-pixel baseline; the table is printed and stored
-under results/<preset>/<name>.json (synthetic_check, or synthetic-04_object_loss).
+in the run store's tables/<preset>/<name>.json (synthetic_check, or synthetic-04_object_loss);
+`python -m focusmim publish <preset>` copies it into the book's results/<preset>/.
 
     python scripts/synthetic_check.py --epochs 20 --autoencoder      # about 10 minutes on 2 CPU cores
     python scripts/synthetic_check.py --object-loss --epochs 12 --cpu-amp   # about 12 minutes
@@ -32,7 +33,7 @@ p.add_argument("--object-loss", action="store_true",
                help="chapter 4's conditions with the synthetic ground-truth maps instead")
 p.add_argument("--cpu-amp", action="store_true", help="bf16 autocast + channels_last on the CPU (Config.cpu_amp)")
 p.add_argument("--name", default=None,
-               help="table name under results/<preset>/ (default synthetic_check, or synthetic-04_object_loss)")
+               help="table name under <run store>/tables/<preset>/ (default synthetic_check, or synthetic-04_object_loss)")
 args = p.parse_args()
 epochs = args.epochs or (12 if args.object_loss else 30)
 base = make_config(args.preset, dataset="synthetic", epochs=epochs, n_unlabeled=args.n_unlabeled,

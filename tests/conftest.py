@@ -1,9 +1,31 @@
-"""Shared fixtures: every test gets its own run store, results and data cache folders."""
+"""Shared fixtures: every test gets its own run store, results and data cache folders.
+
+Tests that need data from outside the repository (the CIFAR-10 JPEGs, rembg's u2netp
+weights) call :func:`need_external`: on a fresh machine without them they are skipped
+with a one-line reason saying how to provide them; with ``FOCUSMIM_REQUIRE_SHARED=1``
+(as ``.ci/run`` sets it) a missing file fails the test instead, so CI loses nothing.
+"""
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from focusmim.config import make_config
+
+REQUIRE_SHARED = "FOCUSMIM_REQUIRE_SHARED"
+
+
+def need_external(path: Path | None, what: str, how: str) -> Path:
+    """``path`` if it exists; else skip (or fail under ``$FOCUSMIM_REQUIRE_SHARED=1``) with one line
+    naming ``what`` is missing and ``how`` to provide it."""
+    if path is not None and Path(path).exists():
+        return Path(path)
+    msg = f"{what} not found{f' at {path}' if path else ''}; {how}"
+    if os.environ.get(REQUIRE_SHARED, "") not in ("", "0"):
+        pytest.fail(f"{msg} ({REQUIRE_SHARED} is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(msg)
 
 
 @pytest.fixture(autouse=True)

@@ -89,3 +89,110 @@ def test_synthetic_runs_are_keyed_by_the_generator_version(monkeypatch):
     monkeypatch.setattr(synthetic, "VERSION", synthetic.VERSION + 1)
     assert cfg.key() != now
     assert cifar.key() == cifar_now  # real data sets do not depend on the generator
+
+
+# ------------------------------------------------------------------ the invalid-config table
+# (overrides of the smoke preset, words the one-line error must contain); shared with
+# tests/test_cli.py (``python -m focusmim run --set ...``) and tests/test_notebook.py (setup()).
+INVALID = [
+    (dict(weight_decay="abc"), ["weight_decay='abc'", "a number >= 0"]),
+    (dict(weight_decay=-1), ["weight_decay=-1", "a number >= 0"]),
+    (dict(warmup_epochs=10, epochs=3), ["warmup_epochs=10", "epochs=3", "fewer warmup epochs"]),
+    (dict(crop_scale=[0.5]), ["crop_scale=", "a pair of numbers"]),
+    (dict(crop_scale=[0.9, 0.2]), ["crop_scale=", "low <= high"]),
+    (dict(crop_scale="big"), ["crop_scale='big'", "a pair"]),
+    (dict(model="adios_unet"), ["model='adios_unet'", "'autoencoder', 'convnext_fcmae'"]),
+    (dict(objective_params={"n_masks": 4}), ["objective 'mim'", "unknown key(s) n_masks", "allowed: none"]),
+    (dict(objective="adios_mim", objective_params={"n_mask": 4}), ["unknown key(s) n_mask", "n_masks"]),
+    (dict(objective="adios_mim", objective_params={"temperature": 0.1}), ["temperature", "alpha, mask_lr"]),
+    (dict(objective="adios_simclr", objective_params={"n_masks": 1}), ["n_masks=1", ">= 2"]),
+    (dict(objective="simclr", objective_params={"single": True}), ["unknown key(s) single", "proj_dim"]),
+    (dict(objective="adios_mim", objective_params={"single": 1}), ["single=1", "True, False"]),
+    (dict(objective_params="n_masks=4"), ["objective_params='n_masks=4'", "a dict"]),
+    (dict(masker="foveal", masker_params={"sigma": 2}), ["masker='foveal'", "unknown key(s) sigma", "levels"]),
+    (dict(masker="foveal", masker_params={"levels": 11}), ["levels=11", "between 2 and 10"]),
+    (dict(masker="masked_periphery", masker_params={"center": [0.5, 2]}), ["center=[0.5, 2]", "a pair"]),
+    (dict(masker="covert_attention", masker_params={"placement": "left"}), ["placement='left'", "'object'"]),
+    (dict(masker="grid_periphery", masker_params={"keep": 4}), ["keep=4 with grid=7", "even"]),
+    (dict(masker="grid_periphery", ratio=0.5), ["ratio=0.5", "masker='grid_periphery'", "no ratio"]),
+    (dict(masker="none", ratio=0.5), ["ratio=0.5", "no ratio"]),
+    (dict(masker="random_patches", ratio=0.005), ["ratio=0.005", "0.00694"]),
+    (dict(masker="learned"), ["masker='learned'", "exactly one of net= (a mask network) or run_key="]),
+    (dict(masker="learned", masker_params={"run_key": 7}), ["run_key=7", "a string"]),
+    (dict(masker_params=[1, 2]), ["masker_params=[1, 2]", "a dict"]),
+    (dict(width=0), ["width=0", "a number > 0 and <= 4"]),
+    (dict(width="wide"), ["width='wide'"]),
+    (dict(lr=-0.1), ["lr=-0.1", "None or a number > 0"]),
+    (dict(lr="fast"), ["lr='fast'"]),
+    (dict(batch_size=2.5), ["batch_size=2.5", "whole number >= 1"]),
+    (dict(epochs="3"), ["epochs='3'", "whole number >= 1"]),
+    (dict(n_unlabeled=0), ["n_unlabeled=0", ">= 1"]),
+    (dict(n_labeled=5), ["n_labeled=5", ">= 10"]),
+    (dict(seed=-1), ["seed=-1", ">= 0"]),
+    (dict(image_size=True), ["image_size=True", "multiple of 8"]),
+    (dict(snapshot_epochs=[0]), ["snapshot_epochs=", "whole numbers >= 1"]),
+    (dict(flip="no"), ["flip='no'", "True, False"]),
+    (dict(crop=0), ["crop=0", "True, False"]),
+    (dict(download="yes"), ["download='yes'", "True, False"]),
+    (dict(optimizer="sgd"), ["optimizer='sgd'", "'adam', 'adamw'"]),
+    (dict(schedule="linear"), ["schedule='linear'", "'cosine'"]),
+    (dict(foreground="sam"), ["foreground='sam'", "'rembg'"]),
+    (dict(data_root=3), ["data_root=3", "a string"]),
+    (dict(epoch=3), ["unknown parameter 'epoch'", "epochs"]),
+]
+
+
+@pytest.mark.parametrize("override, words", INVALID, ids=[",".join(o) for o, _ in INVALID])
+def test_invalid_configs_fail_in_validation_naming_the_parameter(override, words, monkeypatch):
+    # validation is pure: it must not build a masker or a model
+    import focusmim.masking as masking
+    import focusmim.models as models
+
+    def forbidden(*a, **k):
+        raise AssertionError("validation built something")
+
+    monkeypatch.setattr(masking.REGISTRY, "build", forbidden)
+    monkeypatch.setattr(models.REGISTRY, "build", forbidden)
+    with pytest.raises(ConfigError) as e:
+        make_config("smoke", **override)
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_from_dict_rejects_what_make_config_rejects():
+    d = make_config("smoke").to_dict()
+    with pytest.raises(ConfigError, match="weight_decay='abc'"):
+        Config.from_dict({**d, "weight_decay": "abc"})
+    with pytest.raises(ConfigError, match="unknown config field"):
+        Config.from_dict({**d, "weight_decays": 0.1})
+
+
+def test_valid_parameters_of_every_declared_name_pass():
+    make_config("smoke", masker="foveal", masker_params={"levels": 4, "center": [0.3, 0.6]})
+    make_config("smoke", masker="learned", masker_params={"run_key": "0123456789abcdef"})  # nothing is loaded
+    make_config("smoke", objective="adios_simclr", objective_params={"n_masks": 3, "temperature": 0.5})
+    make_config("smoke", model="convnext_fcmae", warmup_epochs=1, epochs=2, crop_scale=[0.2, 1])
+
+
+def test_every_stored_config_keys_to_its_folder(monkeypatch):
+    """Stored runs stay reusable: each committed run's config reads back to its own key.
+
+    Eleven synthetic runs were stored under the synthetic generator's version 1 (before
+    ``data_version`` joined the key); they key to their folder under that version and are
+    no longer reached by a current config (the generator's images changed)."""
+    import json
+    from pathlib import Path
+
+    import focusmim.data.synthetic as synthetic
+
+    store = Path(__file__).resolve().parent.parent / "results" / "store"
+    stored = {p.name: Config.from_dict(json.loads((p / "config.json").read_text()))
+              for p in sorted(store.iterdir()) if (p / "config.json").exists()}
+    assert len(stored) > 50, f"expected the committed run store under {store}"
+    current = {k for k, c in stored.items() if c.key() == k}
+    monkeypatch.setattr(synthetic, "VERSION", 1)
+    version1 = {k for k, c in stored.items() if c.dataset == "synthetic" and c.key() == k}
+    assert set(stored) == current | version1, f"keys changed: {sorted(set(stored) - current - version1)}"
+    assert len(version1) == 11

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import need_external
+
 from focusmim import data
 from focusmim.config import make_config
 from focusmim.data import ImageSet, load, load_for_config
@@ -160,9 +162,10 @@ def test_cifar10_missing_root_says_how_to_get_it(tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_cifar10_shared_test_split(tmp_path):
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
-    if not root.exists():
-        pytest.fail(f"needs the shared CIFAR-10 JPEGs at {root}")
+    from focusmim.config import default_data_root
+
+    root = need_external(default_data_root("cifar10"), "CIFAR-10 JPEGs (ImageFolder train/ and test/)",
+                         "set FOCUSMIM_DATA to a folder holding cifar10/, or put it at ../shared/data/cifar10")
     te = load("cifar10", "test", root=root, n=200, cache_dir=tmp_path)
     assert te.images.shape == (200, 3, 32, 32) and te.labels.bincount().tolist() == [20] * 10
     assert te.classes[:2] == ["airplane", "automobile"]

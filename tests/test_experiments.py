@@ -1,9 +1,13 @@
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
+import focusmim
+
 from focusmim.cli import main
-from focusmim.experiments import Table, compare, results_dir
+from focusmim.experiments import Table, compare, publish, results_dir, tables_dir
 from focusmim.notebook import load_tables, setup
 from focusmim.runs import RunStore
 
@@ -26,7 +30,52 @@ def test_table_roundtrip(tmp_path):
     t.save("x/demo")
     back = Table.load("x/demo")
     assert back.rows == t.rows and back.meta == t.meta
-    assert json.loads((results_dir() / "x" / "demo.json").read_text())["title"] == "demo"
+    assert json.loads((tables_dir() / "x" / "demo.json").read_text())["title"] == "demo"
+    assert not (results_dir() / "x").exists()  # saving never touches the book's tables
+
+
+def _own_tables(monkeypatch, tmp_path):
+    """Empty saved and published tables (conftest's folders are shared by the whole session)."""
+    monkeypatch.setenv("FOCUSMIM_TABLES", str(tmp_path / "tables"))
+    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))
+
+
+def test_publish_copies_saved_tables_into_the_book(tmp_path, monkeypatch):
+    _own_tables(monkeypatch, tmp_path)
+    Table("t", [{"condition": "a"}]).save("smoke/chapter")
+    Table("t", [{"condition": "b"}]).save("cpu/chapter")
+    with pytest.raises(FileNotFoundError, match="paper"):
+        publish(["paper"])
+    done = publish(["smoke"])
+    assert [(t, c) for _, t, c in done] == [(results_dir() / "smoke" / "chapter.json", True)]
+    assert not (results_dir() / "cpu").exists()
+    assert [c for *_, c in publish()] == [True, False]  # cpu new, smoke unchanged
+    with pytest.raises(FileNotFoundError, match="no saved tables"):
+        publish(src=tmp_path / "none")
+
+
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_notebook_save_path_leaves_the_committed_results_alone(monkeypatch, tmp_path):
+    """What a user (or nbval, which runs without this file's fixtures) gets: no FOCUSMIM_RESULTS/TABLES;
+    a notebook's save lands in the run store, and the repository's results/ is byte-for-byte unchanged."""
+    repo_results = Path(focusmim.__file__).resolve().parent.parent / "results"
+    monkeypatch.delenv("FOCUSMIM_RESULTS", raising=False)
+    monkeypatch.delenv("FOCUSMIM_TABLES", raising=False)
+    monkeypatch.setenv("FOCUSMIM_RUNS", str(tmp_path / "runs"))
+    before = _tree(repo_results)
+    nb = setup("01_masking_strategy", preset="smoke")
+    path = nb.save(Table("t", [{"condition": "a"}]))
+    nb.save(Table("t", [{"condition": "a"}]), "sweep")
+    assert path == tmp_path / "runs" / "tables" / "smoke" / "01_masking_strategy.json"
+    assert _tree(repo_results) == before
+    git = subprocess.run(["git", "status", "--porcelain", "--", str(repo_results)], capture_output=True, text=True,
+                         cwd=repo_results.parent)
+    if git.returncode == 0:  # a git checkout: nothing under results/ is new or modified by this test
+        changed = {line[3:] for line in git.stdout.splitlines()}
+        assert not any("01_masking_strategy" in c for c in changed), changed
 
 
 def test_notebook_setup_defaults_overrides_and_errors(capsys):
@@ -39,21 +88,30 @@ def test_notebook_setup_defaults_overrides_and_errors(capsys):
         setup("demo", preset="smoke", masker="nope")
 
 
-def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg):
+def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg, tmp_path, monkeypatch):
+    _own_tables(monkeypatch, tmp_path)
     nb = setup("chapter", preset="smoke")
     nb.save(Table("t", [{"condition": "a"}]))
     Table("t", [{"condition": "b"}]).save("cpu/chapter")
+    publish()
     tables = load_tables("chapter")
     assert list(tables) == ["cpu", "smoke"]  # the larger budget first
     assert tables["cpu"].rows[0]["condition"] == "b"
 
 
-def test_cli_main_job_prints_a_table(capsys):
-    rc = main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "plain autoencoder",
-               "--probe-seeds", "0"])
+def test_cli_main_job_prints_a_table(capsys, tmp_path):
+    rc = main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "plain autoencoder", "--seeds", "0",
+               "--probe-seeds", "0", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "| plain autoencoder |" in out and "| raw pixels |" in out and "47.0 %" in out
+    assert "| plain autoencoder |" in out and "| raw pixels |" in out and "Chance is 10.0 % (10 balanced" in out
+    assert "Plain autoencoder is best:" in out and "x chance" in out
+    assert "47.0 %" not in out and "not comparable" in out  # the paper's STL-10 numbers only under its protocol
+    assert f"wrote {tmp_path / 'out' / 'results.png'}" in out
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["meta"]["chance"] == 0.1 and [r["condition"] for r in saved["rows"]] == ["plain autoencoder",
+                                                                                          "raw pixels"]
+    assert saved["meta"]["probe"] == {"lr": 1e-3} and saved["meta"]["n_unlabeled"] == 1000  # config.MAIN_JOB
 
 
 def test_cli_rejects_bad_values_before_work(capsys):

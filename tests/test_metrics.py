@@ -1,6 +1,6 @@
 import torch
 
-from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity, reconstruction_error
+from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity
 
 
 def _brute(z):
@@ -36,13 +36,3 @@ def test_sparsity_extremes():
     assert abs(population_sparsity(one_hot) - 1) < 1e-9
     flat = torch.ones(20, 20)
     assert abs(population_sparsity(flat)) < 1e-9
-
-
-def test_reconstruction_error_weighted():
-    t = torch.zeros(2, 3, 4, 4)
-    r = torch.zeros(2, 3, 4, 4)
-    r[:, :, :2] = 1.0
-    w = torch.zeros(2, 1, 4, 4)
-    w[:, :, :2] = 1
-    assert reconstruction_error(r, t, w) == 1.0
-    assert reconstruction_error(r, t) == 0.5

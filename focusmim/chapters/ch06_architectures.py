@@ -33,23 +33,20 @@ import torch
 from focusmim import masking
 from focusmim.chapters import register
 from focusmim.experiments import Table, compare, train_conditions
+from focusmim.presets import CHAPTER_DEFAULTS, LR_GRID, SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
 
 __all__ = ["NAME", "LR_GRID", "CONDITIONS", "convnext_base", "grid_mapping", "warmup_for", "finetune_run",
            "autoencoder_rows", "compute", "FINETUNE_DEFAULTS"]
 
 NAME = "06_architectures"
-LR_GRID = (1.6e-4, 5e-4, 1.5e-3)
 CONDITIONS: dict[str, dict[str, Any]] = {
     "random patches": dict(masker="random_patches", ratio=0.6),
     "periphery (central 3x3 of 7x7)": dict(masker="grid_periphery"),
 }
-# fine-tuning budget per preset (Adam, early stopping on validation loss)
-FINETUNE_DEFAULTS = {"smoke": dict(max_epochs=2, patience=1, lr=1e-4),
-                     "cpu": dict(max_epochs=15, patience=3, lr=1e-4),
-                     "gpu": dict(max_epochs=50, patience=5, lr=1e-4),
-                     "paper": dict(max_epochs=100, patience=10, lr=1e-4)}
-LR_DEFAULTS = {"smoke": (1.5e-3,), "cpu": (5e-4, 1.5e-3), "gpu": LR_GRID, "paper": LR_GRID}
+_CH = CHAPTER_DEFAULTS[NAME]
+FINETUNE_DEFAULTS = {preset: d["finetune"] for preset, d in _CH.items()}  # fine-tuning budget per preset
+LR_DEFAULTS = {preset: d["lrs"] for preset, d in _CH.items()}
 
 
 def warmup_for(epochs: int) -> int:
@@ -110,8 +107,7 @@ def autoencoder_rows() -> tuple[str | None, list[dict]]:
     return None, []
 
 
-# smoke only: a smaller budget so the notebook runs in about two minutes on a laptop CPU
-SMOKE_BUDGET = dict(width=0.25, n_unlabeled=256, n_labeled=200, n_test=200)
+SMOKE_BUDGET = SMOKE_BUDGETS[NAME]
 
 
 def _budget(nb):

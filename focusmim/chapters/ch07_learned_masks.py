@@ -28,6 +28,7 @@ import torch
 from focusmim import masking
 from focusmim.chapters import register
 from focusmim.experiments import Table, compare, train_conditions
+from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS, SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
 
 __all__ = ["NAME", "conditions", "snapshot_epochs", "object_affinity", "mask_gallery", "compute",
@@ -36,13 +37,7 @@ __all__ = ["NAME", "conditions", "snapshot_epochs", "object_affinity", "mask_gal
 NAME = "07_learned_masks"
 N_GALLERY = 4  # test images in the mask gallery
 ADIOS_CONDITIONS = ("ADIOS masks, reconstruction", "ADIOS masks, SimCLR")
-# the chapter's own per-preset defaults (None in the notebook -> these)
-CHAPTER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_masks=3, single=True, n_snapshots=2, mask_width=0.25),
-    "cpu": dict(n_masks=6, single=True, n_snapshots=5, mask_width=None),
-    "gpu": dict(n_masks=6, single=False, n_snapshots=5, mask_width=None),
-    "paper": dict(n_masks=6, single=False, n_snapshots=5, mask_width=None),
-}
+CHAPTER_DEFAULTS: dict[str, dict[str, Any]] = _CHAPTER_DEFAULTS[NAME]  # per preset (None in the notebook -> these)
 
 
 def snapshot_epochs(epochs: int, n: int) -> tuple:
@@ -166,8 +161,7 @@ def fixed_mask_affinity(cfg, masker: str, seed: int = 0) -> dict | None:
     return object_affinity(torch.cat([w, 1 - w], 1), data.foreground)
 
 
-# smoke only: a smaller budget so the notebook runs in about two minutes on a laptop CPU
-SMOKE_BUDGET = dict(n_unlabeled=384)
+SMOKE_BUDGET = SMOKE_BUDGETS[NAME]
 
 
 def _budget(nb):

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from focusmim.registry import Registry
+from focusmim.schemas import DATASETS
 
 from .base import SPLITS, ImageSet, check_image_size, check_n, check_split, default_cache_dir
 
-REGISTRY = Registry("dataset")
+REGISTRY = DATASETS  # names declared in focusmim.schemas
 register = REGISTRY.register
 
 __all__ = ["REGISTRY", "register", "ImageSet", "SPLITS", "load", "load_for_config", "cache_dir"]

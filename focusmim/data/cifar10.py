@@ -108,6 +108,6 @@ def load_cifar10(split, *, image_size=None, root=None, download=False, n=None, s
                                cache_dir=cache_dir)
 
 
-from . import REGISTRY  # noqa: E402
+from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("cifar10")(load_cifar10)

@@ -115,6 +115,6 @@ def load_stl10(split, *, image_size=None, root=None, download=False, n=None, see
                                cache_dir=cache_dir)
 
 
-from . import REGISTRY  # noqa: E402
+from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("stl10")(load_stl10)

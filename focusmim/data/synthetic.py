@@ -295,6 +295,6 @@ def load_synthetic(split, *, image_size=None, root=None, download=False, n=None,
     return cached(key, lambda: generate(count, size, seed, split), cache_dir)
 
 
-from . import REGISTRY  # noqa: E402
+from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("synthetic")(load_synthetic)

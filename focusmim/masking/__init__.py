@@ -16,9 +16,9 @@ Example:
 import inspect
 from typing import Any
 
-from focusmim.registry import Registry
+from focusmim.schemas import MASKERS
 
-REGISTRY = Registry("masker")
+REGISTRY = MASKERS  # names and parameters are declared in focusmim.schemas
 register = REGISTRY.register
 available = REGISTRY.names
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.masking import register
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 from focusmim.masking.base import (
     Masker,
     MaskOutput,
@@ -32,7 +34,8 @@ from focusmim.masking.base import (
     scaled_sigma,
 )
 
-PLACEMENTS = ("random", "object")
+from focusmim.schemas import PLACEMENTS  # declared with the masker's parameters
+
 _DISC_CACHE: dict = {}
 
 

@@ -42,7 +42,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from focusmim.masking import register
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 from focusmim.masking.base import (
     Masker,
     MaskOutput,

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
-from focusmim.masking import register
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
 
 __all__ = ["LearnedMasks", "load_mask_network"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.masking import register
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 from focusmim.masking.base import (
     GRID,
     Masker,

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.registry import Registry
+from focusmim.schemas import BACKBONES, MODELS
 
-REGISTRY = Registry("model")
+REGISTRY = MODELS  # names and parameters are declared in focusmim.schemas
 register = REGISTRY.register
 build = REGISTRY.build
 available = REGISTRY.names
 
 __all__ = ["REGISTRY", "register", "build", "available", "build_for_config", "flops", "count_parameters", "size_pair"]
 
-# Models that map images to (recon, z) and can be pretrained as ``cfg.model``.
-BACKBONES = ("autoencoder", "convnext_fcmae")
 
 
 def build_for_config(cfg) -> torch.nn.Module:

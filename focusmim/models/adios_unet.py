@@ -33,7 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from focusmim.models import register
+from focusmim.schemas import MODELS
+
+register = MODELS.register
 
 __all__ = ["AdiosUNet", "adios_unet", "default_num_blocks"]
 

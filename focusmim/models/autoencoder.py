@@ -34,7 +34,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from focusmim.models import register
+from focusmim.schemas import MODELS
+
+register = MODELS.register
 
 __all__ = ["PointwiseStrided", "PointwiseTransposed", "ResBlock", "ResidualAutoencoder", "scaled_channels", "autoencoder"]
 

@@ -46,7 +46,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from focusmim.models import register
+from focusmim.schemas import MODELS
+
+register = MODELS.register
 
 __all__ = ["ConvNeXtFCMAE", "convnext_fcmae"]
 
@@ -78,32 +80,11 @@ class _ConvNeXtEncoder(nn.Module):
         return self.trunk.forward_features(x)
 
 
-def _block_class():
-    try:
-        from timm.models.convnext import ConvNeXtBlock
+def _block(dim: int) -> nn.Module:
+    """timm's ConvNeXt-V2 block (GRN, no layer scale), timm being pinned in requirements.txt."""
+    from timm.models.convnext import ConvNeXtBlock
 
-        return lambda dim: ConvNeXtBlock(dim, use_grn=True, ls_init_value=None, conv_mlp=True)
-    except ImportError:  # pragma: no cover - timm always ships it in supported versions
-        return _OwnConvNeXtV2Block
-
-
-class _OwnConvNeXtV2Block(nn.Module):  # pragma: no cover - fallback only
-    """dwconv7x7 -> LayerNorm -> 1x1 (4x) -> GELU -> GRN -> 1x1, residual."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.GroupNorm(1, dim)
-        self.fc1 = nn.Conv2d(dim, 4 * dim, 1)
-        self.fc2 = nn.Conv2d(4 * dim, dim, 1)
-        self.gamma = nn.Parameter(torch.zeros(1, 4 * dim, 1, 1))
-        self.beta = nn.Parameter(torch.zeros(1, 4 * dim, 1, 1))
-
-    def forward(self, x):
-        h = F.gelu(self.fc1(self.norm(self.dw(x))))
-        g = h.norm(p=2, dim=(2, 3), keepdim=True)
-        h = self.gamma * (h * (g / (g.mean(dim=1, keepdim=True) + 1e-6))) + self.beta + h
-        return x + self.fc2(h)
+    return ConvNeXtBlock(dim, use_grn=True, ls_init_value=None, conv_mlp=True)
 
 
 class ConvNeXtFCMAE(nn.Module):
@@ -154,7 +135,7 @@ class ConvNeXtFCMAE(nn.Module):
         input_size = None if grid is None else grid * self.patch
         self.encoder = _ConvNeXtEncoder(dims, stem_stride, input_size)
         self.proj = nn.Conv2d(dims[-1], dec_dim, 1)
-        self.block = _block_class()(dec_dim)
+        self.block = _block(dec_dim)
         self.pred = nn.Conv2d(dec_dim, self.patch**2 * 3, 1)
         for m in (self.proj, self.pred, *self.block.modules()):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
