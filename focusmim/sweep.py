@@ -12,7 +12,8 @@
    (:class:`TrainJob` is ``Checkpointable``; :func:`~focusmim.train.pretrain` resumes);
 3. repeat 1-2 until the chapters' runs are all stored (a chapter may ask for more
    runs once earlier ones exist), then run each chapter's ``compute`` for real, which
-   now only reads the store and probes, and save its tables under ``results/<preset>/``.
+   now only reads the store and probes, and save its tables (:meth:`Notebook.save`, under
+   ``<run store>/tables/<preset>/``).
 
 The jobs share the run store, whose per-run lock keeps two jobs from training one
 run at once. Nothing here schedules: submitit and Slurm do.

@@ -55,9 +55,9 @@ def test_local_executor_runs_two_jobs_at_once_then_writes_the_tables(chapter, tm
     table = out[chapter]["table"]
     assert [r["condition"] for r in table.rows] == list(CONDITIONS)
     assert sorted(table.column("run_keys"), key=str) == sorted(([j["key"]] for j in jobs), key=str)
-    from focusmim.experiments import results_dir
+    from focusmim.experiments import tables_dir
 
-    assert (results_dir() / "smoke" / f"{chapter}.json").exists()
+    assert (tables_dir() / "smoke" / f"{chapter}.json").exists()
     again = sweep.precompute([chapter], _notebook, ex, store, poll_s=0.2, progress=False)
     assert len(submitted) == 1 and again[chapter]["table"].rows[0]["run_keys"] == table.rows[0]["run_keys"]
 
