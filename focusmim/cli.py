@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     from focusmim.config import ConfigError
 
+    from focusmim import distributed
+
     try:
-        return _main(argv)
+        # under ``torchrun --nproc_per_node N`` rank 0 runs the command and the other ranks help
+        # train its runs (focusmim.distributed)
+        code = distributed.main_process(lambda: _main(argv))
+        return 0 if code is None else code
     except (ConfigError, ValueError, FileNotFoundError, OSError) as exc:
         if "--debug" in argv:
             raise
@@ -90,6 +95,17 @@ def _main(argv: list[str]) -> int:
     pre.add_argument("--data-root", default=None)
     pre.add_argument("--n-unlabeled", type=_count, default=None)
     pre.add_argument("--dry-run", action="store_true", help="print each chapter's plan and exit")
+    pre.add_argument("--executor", choices=["local", "slurm"], default=None,
+                     help="submit every run as its own submitit job (slurm: a job array on the cluster; local: "
+                          "subprocesses here), wait for them, then write the chapters' tables from the store "
+                          "(default: train in this process)")
+    pre.add_argument("--jobs-dir", default=None, help="submitit's folder for job logs (default: <run store>/.jobs)")
+    pre.add_argument("--partition", default=None, help="Slurm partition")
+    pre.add_argument("--gpus-per-job", type=_count, default=None, help="GPUs per job (default: 1 on Slurm, 0 local)")
+    pre.add_argument("--cpus-per-job", type=_count, default=None)
+    pre.add_argument("--time-min", type=_count, default=240, help="time limit per job in minutes (default 240); a "
+                     "job that reaches it is requeued and resumes from its last epoch")
+    pre.add_argument("--max-parallel", type=_count, default=None, help="Slurm: at most this many jobs at once")
     maps = sub.add_parser("maps", help="compute and cache rembg foreground maps of a preset's pretraining "
                                        "images and first test images (chapters 04-05 on real images)")
     maps.add_argument("--preset", default=None)
@@ -345,6 +361,8 @@ def _precompute(args) -> int:
     names = args.chapters or chapters.REGISTRY.names()
     for name in names:
         chapters.REGISTRY.check(name, "chapter")  # every name checked before any work starts
+    if args.executor:
+        return _sweep(args, names)
     for name in names:
         t0 = time.perf_counter()
         nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled,
@@ -353,6 +371,26 @@ def _precompute(args) -> int:
             continue
         chapters.compute(name, nb)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def _sweep(args, names) -> int:
+    from focusmim import sweep
+    from focusmim.notebook import setup
+    from focusmim.runs import RunStore
+
+    store = RunStore()
+    try:
+        executor = sweep.make_executor(args.executor, args.jobs_dir or store.root / ".jobs", partition=args.partition,
+                                       gpus_per_job=args.gpus_per_job, time_min=args.time_min,
+                                       cpus_per_job=args.cpus_per_job, max_parallel=args.max_parallel)
+        sweep.precompute(names, lambda name: setup(name, preset=args.preset, epochs=args.epochs,
+                                                   dataset=args.dataset, n_unlabeled=args.n_unlabeled),
+                         executor, store)
+    except sweep.SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"chapters {', '.join(names)}: runs stored in {store.root}, tables written", flush=True)
     return 0
 
 

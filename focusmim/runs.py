@@ -11,7 +11,10 @@ Layout of one run (``<root>/<config key>/``)::
     *.npz              cached arrays (example images, maps), dtype and shape kept
 
 Every write is atomic (temporary file + ``os.replace``), so a run killed at any
-point leaves either the old file or the new one, never half of one.
+point leaves either the old file or the new one, never half of one. A worker
+training a run holds its lock, ``<root>/.locks/<config key>.lock`` (an OS file lock
+through ``filelock``, released when the process dies, even by ``kill -9``), so
+workers sharing a store never train the same run twice at once.
 
 Example:
     >>> import tempfile
@@ -28,11 +31,13 @@ import io
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 import torch
 
@@ -70,7 +75,10 @@ def default_root() -> Path:
 
 
 class Run:
-    """One run's folder: its config, metrics and checkpoints, each verified when read."""
+    """One run's folder: its config, metrics and checkpoints, each verified when read.
+    ``outcome`` is set by :func:`~focusmim.train.pretrain`: 'reused', 'resumed' or 'trained'."""
+
+    outcome: str | None = None
 
     def __init__(self, directory: Path, config: Config | None):
         self.dir = Path(directory)
@@ -364,6 +372,22 @@ class RunStore:
             run.save_json("config.json", cfg.to_dict())
         return run
 
+    def lock(self, cfg: Config) -> filelock.BaseFileLock:
+        """The per-run lock (use as ``with store.lock(cfg): ...``): an OS file lock on
+        ``<root>/.locks/<key>.lock``, released by the OS if its holder dies. Acquiring
+        it while another process holds it prints one line and waits.
+
+            >>> import tempfile
+            >>> from focusmim.config import make_config
+            >>> store = RunStore(tempfile.mkdtemp())
+            >>> with store.lock(make_config("smoke")) as held:
+            ...     held.is_locked
+            True
+        """
+        path = self.root / ".locks" / f"{cfg.key()}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _WaitingLock(str(path))
+
     def get(self, cfg: Config) -> Run | None:
         """The finished, intact run for ``cfg``, or None (a damaged one is moved aside first)."""
         d = self.path(cfg)
@@ -498,6 +522,19 @@ def _non_finite(obj: Any, where: str = "") -> str | None:
         if bad:
             return bad
     return None
+
+
+class _WaitingLock(filelock.FileLock):
+    """A file lock that says once on stderr that it waits for another worker."""
+
+    def acquire(self, timeout: float | None = None, poll_interval: float = 0.05, **kw):
+        if timeout is None and not self.is_locked:
+            try:
+                return super().acquire(timeout=0, poll_interval=poll_interval, **kw)
+            except filelock.Timeout:
+                print(f"run {Path(self.lock_file).stem}: another worker holds {self.lock_file}; waiting",
+                      file=sys.stderr, flush=True)
+        return super().acquire(timeout=timeout, poll_interval=poll_interval, **kw)
 
 
 def _comparable(d: dict) -> dict:
