@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -46,6 +47,7 @@ from focusmim.io import HASH, atomic_write_bytes, check_writable, digest
 
 __all__ = ["RunStore", "Run", "default_root", "DamagedRunError", "DamagedRunWarning", "MANIFEST"]
 
+_RUN_DIR = re.compile(r"^[0-9a-f]{16}(\.|$)")
 MANIFEST = "manifest.json"
 QUARANTINE = ".corrupt-"  # a damaged run's folder is renamed <key>.corrupt-<time>
 
@@ -402,8 +404,8 @@ class RunStore:
         out = []
         if not self.root.exists():
             return out
-        for d in sorted(self.root.iterdir()):
-            if not d.is_dir() or QUARANTINE in d.name or not (d / "config.json").exists():
+        for d in self._run_dirs():
+            if QUARANTINE in d.name or not (d / "config.json").exists():
                 continue
             try:
                 out.append(Run(d, Config.from_dict(Run(d, None).load_json("config.json"))))
@@ -411,13 +413,18 @@ class RunStore:
                 warnings.warn(f"skipping run {d}: {exc}", DamagedRunWarning, stacklevel=2)
         return out
 
+    def _run_dirs(self) -> list[Path]:
+        """The run folders (named by a config key, maybe with a quarantine suffix); the
+        store's other folders (``.locks``, ``.jobs``, ``tables``, ``main``) are not runs."""
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and _RUN_DIR.match(p.name))
+
     def verify(self) -> list[dict]:
-        """One row per folder: ``{"run", "status", "detail"}`` with status ``ok``, ``legacy``
+        """One row per run folder: ``{"run", "status", "detail"}`` with status ``ok``, ``legacy``
         (no manifest), ``damaged`` or ``quarantined`` (a damaged run kept aside)."""
         rows = []
         if not self.root.exists():
             return rows
-        for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for d in self._run_dirs():
             if QUARANTINE in d.name:
                 rows.append({"run": d.name, "status": "quarantined", "detail": "a damaged run kept aside"})
                 continue
@@ -431,7 +438,7 @@ class RunStore:
         """Remove leftover temporary files of interrupted writes; returns their paths."""
         gone = []
         if self.root.exists():
-            for d in [self.root, *(p for p in self.root.iterdir() if p.is_dir())]:
+            for d in [self.root, *self._run_dirs()]:
                 for p in Run(d, None).temporary_files():
                     p.unlink(missing_ok=True)
                     gone.append(p)
