@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from focusmim import chapters, models
+from focusmim import chapters, foreground, models
 from focusmim.chapters import ch04_object_loss as ch04
 from focusmim.chapters import ch05_covert_attention as ch05
 from focusmim.config import make_config
@@ -199,14 +199,14 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
 
 
 def test_segmentation_quality_with_a_stand_in_predictor():
-    perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
+    perfect = foreground.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
     assert perfect["filter_rembg"]["n"] == 4
-    empty = ch04.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
+    empty = foreground.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
     assert empty["iou_mean"] == pytest.approx(0.0) and empty["filter_rembg"]["dropped"] == 4
     assert len(plots.segmentation_gallery(perfect, n=3).axes) == 9
     with pytest.raises(ValueError, match="n="):
-        ch04.segmentation_quality(0)
+        foreground.segmentation_quality(0)
 
 
 def _gt_predictor():

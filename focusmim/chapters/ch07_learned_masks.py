@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import masking
+from focusmim import foreground, masking
 from focusmim.chapters import register
 from focusmim.experiments import Table, compare, train_conditions
 from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS, SMOKE_BUDGETS
@@ -75,13 +75,12 @@ def _object_test(cfg, n: int | None = None):
     """Test images with object maps: the ground truth on the synthetic set; on real images
     rembg's u2netp maps of the first :data:`AFFINITY_N` test images, keeping those in which
     it finds an object (the paper's filter)."""
-    from focusmim import segment
     from focusmim.data import load_for_config
 
     if cfg.dataset == "synthetic":
         data = load_for_config(cfg.replace(foreground="gt"), "test")
     else:
-        data = segment.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
+        data = foreground.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
     return data if n is None else data.subset(torch.arange(min(n, len(data))))
 
 
