@@ -35,16 +35,7 @@ def test_grid_mapping_and_warmup():
         "convnext_fcmae", "adamw", 0.05, "cosine", 5e-4, True)
 
 
-def test_object_affinity_and_snapshots():
-    fg = torch.zeros(3, 1, 8, 8)
-    fg[..., 2:6, 2:6] = 1
-    m = torch.stack([fg[:, 0], 1 - fg[:, 0]], 1)
-    r = ch07.object_affinity(m, fg)
-    assert r["affinity"] == [pytest.approx(4.0), pytest.approx(0.0)] and r["object_mask_share"] == 1.0
-    uniform = ch07.object_affinity(torch.full((3, 2, 8, 8), 0.5), fg)
-    assert uniform["affinity"] == [pytest.approx(1.0), pytest.approx(1.0)]
-    with pytest.raises(ValueError, match="foreground"):
-        ch07.object_affinity(m, fg[:, :, :4])
+def test_snapshots_and_fixed_mask_affinity():
     assert ch07.snapshot_epochs(2, 5) == (1, 2) and ch07.snapshot_epochs(10, 2) == (5, 10)
     with pytest.raises(ValueError, match="n_snapshots"):
         ch07.snapshot_epochs(10, 0)
