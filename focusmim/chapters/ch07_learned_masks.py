@@ -27,7 +27,7 @@ import torch
 
 from focusmim import foreground, masking
 from focusmim.chapters import register
-from focusmim.experiments import Table, compare, train_conditions
+from focusmim.experiments import Table, compare
 from focusmim.metrics import object_affinity
 from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS, SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
@@ -158,8 +158,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
                     store=store, title="Learned vs fixed masks: linear probe and kNN (final weights)",
                     progress=progress)
     table.meta.update(n_masks=n_masks, single=single, which=f"epoch {nb.base.epochs} (final)")
-    runs = train_conditions(nb.base, {k: conds[k] for k in ADIOS_CONDITIONS}, seeds=nb.seeds[:1], store=store,
-                            progress=progress)
+    runs = {k: table.runs[k][:1] for k in ADIOS_CONDITIONS}  # the first seed's runs, trained by compare
     galleries = {k: mask_gallery(rs[0]) for k, rs in runs.items()}
     aff = Table("Object affinity of the masks (coverage of the object / area; 1 = indifferent)",
                 meta=dict(table.meta))
