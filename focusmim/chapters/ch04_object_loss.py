@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import foreground
+from focusmim import foreground as fg_maps
 from focusmim.chapters import register
 from focusmim.config import Config
 from focusmim.experiments import Table, provenance, summarise, train_conditions
@@ -171,8 +171,8 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
         ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
         m = min(4 * n, len(ds))
         while True:
-            fg = foreground.foreground_maps(ds.images[:m], progress=False)
-            keep = torch.nonzero(foreground.keep_mask(fg)).squeeze(1)[:n]
+            fg = fg_maps.foreground_maps(ds.images[:m], progress=False)
+            keep = torch.nonzero(fg_maps.keep_mask(fg)).squeeze(1)[:n]
             if len(keep) == n or m == len(ds):
                 return {"images": ds.images[:m][keep], "maps": fg[keep]}
             m = min(2 * m, len(ds))
@@ -199,9 +199,9 @@ def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=N
         fg = ds.foreground
     else:
         ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
-        path = foreground.foreground_cache_path(ds.images, ds.name or cfg.dataset)
-        fg = foreground.foreground_maps(ds.images, cache_path=path, progress=progress)
-    return dict(foreground.filter_report(fg), source=foreground, split="unlabeled", dataset=cfg.dataset)
+        path = fg_maps.foreground_cache_path(ds.images, ds.name or cfg.dataset)
+        fg = fg_maps.foreground_maps(ds.images, cache_path=path, progress=progress)
+    return dict(fg_maps.filter_report(fg), source=foreground, split="unlabeled", dataset=cfg.dataset)
 
 
 @register(NAME)
@@ -235,7 +235,7 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
         "foreground": fg,
         "probe_epochs": epochs,
         "examples": foreground_examples(shown.config, run=shown),
-        "segmentation": foreground.segmentation_quality(iou_n),
+        "segmentation": fg_maps.segmentation_quality(iou_n),
         "filter": filter_counts(base, fg, run=shown),
     }
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import torch
 
-from focusmim import foreground, masking
+from focusmim import foreground as fg_maps, masking
 from focusmim.chapters import register
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
@@ -88,7 +88,7 @@ def _test_batch(cfg, n: int, *, spread: bool = False):
         ds = load_for_config(cfg.replace(foreground="none" if cfg.foreground == "rembg" else cfg.foreground), "test")
         ds = ds.subset(spread_over_classes(ds.labels, n))
         if cfg.foreground == "rembg":
-            ds = foreground.attach_foreground(ds, cfg, drop=False, progress=False)
+            ds = fg_maps.attach_foreground(ds, cfg, drop=False, progress=False)
         return ds.images.float() / 255.0, ds.foreground.float() / 255.0
 
     if cfg.foreground not in ("gt", "rembg"):
@@ -97,7 +97,7 @@ def _test_batch(cfg, n: int, *, spread: bool = False):
     if cfg.foreground == "gt":
         ds = load_for_config(cfg, "test")
     else:  # rembg maps for the first n test images only (not the whole split: u2netp is slow on a CPU)
-        ds = foreground.split_with_maps(cfg, "test", n, progress=False)
+        ds = fg_maps.split_with_maps(cfg, "test", n, progress=False)
     n = min(n, len(ds))
     return ds.images[:n].float() / 255.0, ds.foreground[:n].float() / 255.0
 

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import foreground, masking
+from focusmim import foreground as fg_maps, masking
 from focusmim.chapters import register
 from focusmim.experiments import Table, compare
 from focusmim.metrics import object_affinity
@@ -81,7 +81,7 @@ def _object_test(cfg, n: int | None = None):
     if cfg.dataset == "synthetic":
         data = load_for_config(cfg.replace(foreground="gt"), "test")
     else:
-        data = foreground.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
+        data = fg_maps.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
     return data if n is None else data.subset(torch.arange(min(n, len(data))))
 
 

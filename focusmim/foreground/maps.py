@@ -15,20 +15,17 @@ batch size of 1, so inference runs image by image inside each chunk; onnxruntime
 spreads each image over ``workers`` intra-op threads (or runs on the GPU when
 onnxruntime's ``CUDAExecutionProvider`` is available).
 
-Example (a stand-in predictor instead of u2netp, so it runs anywhere):
+Example (a stand-in predictor instead of u2netp; a second call reads the cache):
 
-    >>> import torch
-    >>> from focusmim.foreground import foreground_maps, keep_mask, filter_report
-    >>> images = torch.zeros(3, 3, 96, 96, dtype=torch.uint8)
-    >>> images[0, :, 40:60, 40:60] = 255          # one image with a bright square
-    >>> fake = lambda x: (x[:, :1] > 128).to(torch.uint8) * 255
-    >>> fg = foreground_maps(images, predict=fake, progress=False)
-    >>> fg.shape, fg.dtype
-    (torch.Size([3, 1, 96, 96]), torch.uint8)
-    >>> keep_mask(fg).tolist()                    # 400 confident pixels > 100
-    [True, False, False]
-    >>> filter_report(fg)["dropped"]
-    2
+    >>> import tempfile, torch
+    >>> from pathlib import Path
+    >>> from focusmim.foreground.maps import foreground_maps
+    >>> images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
+    >>> path = Path(tempfile.mkdtemp()) / "maps.pt"
+    >>> fg = foreground_maps(images, predict=lambda x: x[:, :1].clone(), cache_path=path, progress=False)
+    >>> again = foreground_maps(images, predict=lambda x: 1 / 0, cache_path=path, progress=False)
+    >>> torch.equal(fg, again), tuple(fg.shape)
+    (True, (3, 1, 16, 16))
 
 Weights: ``u2netp.onnx`` (md5 ``8e83ca70e441ab06c318d82300c84806``) is looked up
 in ``$U2NET_HOME``. When that variable is unset it defaults to the ``shared/models``
