@@ -4,6 +4,10 @@ probes them and prints a results table (the README's main job).
     python -m focusmim run --preset smoke            # embedded synthetic data, 4 strategies x 3 seeds on 2 cores
     python -m focusmim run --preset cpu --epochs 20  # CIFAR-10 from $FOCUSMIM_DATA or ../shared/data
     python -m focusmim run --preset paper            # STL-10, 500 epochs, GPU
+    python -m focusmim store verify                  # check every run in the store (store gc: remove leftovers)
+
+A wrong parameter, a missing file or a failed write ends with one line (exit code 2);
+add --debug for the traceback.
 """
 from __future__ import annotations
 
@@ -18,10 +22,46 @@ MAIN_CONDITIONS = {
 }
 
 
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, epochs, image counts)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: an integer >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is not allowed; allowed: an integer >= 0")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="focusmim", description=__doc__,
+    """Run the command line; user errors (a bad parameter, a missing file, a failed
+    write, a damaged run) print one line and return 2, tracebacks only with ``--debug``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from focusmim.config import ConfigError
+
+    from focusmim import distributed
+
+    try:
+        # under ``torchrun --nproc_per_node N`` rank 0 runs the command and the other ranks help
+        # train its runs (focusmim.distributed)
+        code = distributed.main_process(lambda: _main(argv))
+        return 0 if code is None else code
+    except (ConfigError, ValueError, FileNotFoundError, OSError) as exc:
+        if "--debug" in argv:
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {msg} (--debug shows the traceback)", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parser = argparse.ArgumentParser(prog="focusmim", description=__doc__, parents=[common],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[common], **k)  # --debug after the command too
     run = sub.add_parser("run", help="pretrain + linear probe of the main masking strategies")
     run.add_argument("--preset", default=None, help="smoke | cpu | gpu | paper (default: $FOCUSMIM_PRESET, "
                                                     "else paper on a GPU and smoke elsewhere)")
@@ -32,17 +72,17 @@ def main(argv: list[str] | None = None) -> int:
                      "with a warning (default: stop, naming the file)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (runs, stored runs, data, device, "
                      "estimated time) and exit")
-    run.add_argument("--epochs", type=int, default=None)
-    run.add_argument("--image-size", type=int, default=None)
+    run.add_argument("--epochs", type=_count, default=None)
+    run.add_argument("--image-size", type=_count, default=None)
     run.add_argument("--device", default=None)
     run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast and a channels_last model on the CPU too "
                      "(about 2x faster on CPUs with native bf16; default fp32)")
     run.add_argument("--set", dest="fields", action="append", default=[], metavar="NAME=VALUE",
                      help="any other Config field, e.g. --set weight_decay=0.05 --set crop_scale=[0.2,1] "
                           "(VALUE is read as JSON, else taken as a string); repeatable")
-    run.add_argument("--seeds", type=int, nargs="+", default=None,
+    run.add_argument("--seeds", type=_count, nargs="+", default=None,
                      help="pretraining seeds (default: the preset's main job, config.MAIN_JOB; 0 1 2 at smoke)")
-    run.add_argument("--probe-seeds", type=int, nargs="+", default=None)
+    run.add_argument("--probe-seeds", type=_count, nargs="+", default=None)
     run.add_argument("--out", default=None, help="folder for the chart (PNG) and numbers (JSON) "
                      "(default: <run store>/main/<preset>, not tracked by git)")
     run.add_argument("--strategies", nargs="+", default=list(MAIN_CONDITIONS), choices=list(MAIN_CONDITIONS),
@@ -50,21 +90,32 @@ def main(argv: list[str] | None = None) -> int:
     pre = sub.add_parser("precompute", help="run chapters' experiments into the run store (e.g. on a GPU machine)")
     pre.add_argument("chapters", nargs="*", help="chapter names (default: all)")
     pre.add_argument("--preset", default=None)
-    pre.add_argument("--epochs", type=int, default=None)
+    pre.add_argument("--epochs", type=_count, default=None)
     pre.add_argument("--dataset", default=None)
     pre.add_argument("--data-root", default=None)
-    pre.add_argument("--n-unlabeled", type=int, default=None)
+    pre.add_argument("--n-unlabeled", type=_count, default=None)
     pre.add_argument("--dry-run", action="store_true", help="print each chapter's plan and exit")
+    pre.add_argument("--executor", choices=["local", "slurm"], default=None,
+                     help="submit every run as its own submitit job (slurm: a job array on the cluster; local: "
+                          "subprocesses here), wait for them, then write the chapters' tables from the store "
+                          "(default: train in this process)")
+    pre.add_argument("--jobs-dir", default=None, help="submitit's folder for job logs (default: <run store>/.jobs)")
+    pre.add_argument("--partition", default=None, help="Slurm partition")
+    pre.add_argument("--gpus-per-job", type=_count, default=None, help="GPUs per job (default: 1 on Slurm, 0 local)")
+    pre.add_argument("--cpus-per-job", type=_count, default=None)
+    pre.add_argument("--time-min", type=_count, default=240, help="time limit per job in minutes (default 240); a "
+                     "job that reaches it is requeued and resumes from its last epoch")
+    pre.add_argument("--max-parallel", type=_count, default=None, help="Slurm: at most this many jobs at once")
     maps = sub.add_parser("maps", help="compute and cache rembg foreground maps of a preset's pretraining "
                                        "images and first test images (chapters 04-05 on real images)")
     maps.add_argument("--preset", default=None)
     maps.add_argument("--dataset", default=None)
-    maps.add_argument("--n-unlabeled", type=int, default=None)
+    maps.add_argument("--n-unlabeled", type=_count, default=None)
     maps.add_argument("--split", choices=["unlabeled", "test"], default="unlabeled",
                       help="unlabeled: the pretraining images (as chapter 04 trains on them); test: the first "
                            "--n-test test images (as chapter 05 measures its errors on them)")
-    maps.add_argument("--n-test", type=int, default=1024)
-    maps.add_argument("--workers", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    maps.add_argument("--n-test", type=_count, default=1024)
+    maps.add_argument("--workers", type=_count, default=None, help="onnxruntime threads (default: all cores)")
     pub = sub.add_parser("publish", help="copy saved tables (the run store's tables/<preset>/*.json) into the "
                                          "book's committed results/<preset>/: the only command that changes them")
     pub.add_argument("presets", nargs="*", help="preset folders to publish (default: every one saved)")
@@ -73,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--to", dest="dst", default=None, help="the book's tables (default: $FOCUSMIM_RESULTS, else results/)")
     summ = sub.add_parser("summary", help="write the book's results page from the stored tables")
     summ.add_argument("--out", default="book/results.md", help="markdown file to write (default: book/results.md)")
+    store = sub.add_parser("store", help="check the run store (verify) or remove leftover temporary files (gc)")
+    store.add_argument("action", choices=["verify", "gc"])
+    store.add_argument("--root", default=None, help="the store's folder (default: $FOCUSMIM_RUNS, else runs/)")
     args = parser.parse_args(argv)
+    if args.command == "store":
+        return _store(args)
     if args.command == "precompute":
         return _precompute(args)
     if args.command == "maps":
@@ -273,6 +329,29 @@ def _fields(pairs: list[str]) -> dict:
     return out
 
 
+def _store(args) -> int:
+    """``store verify``: a table of every run (exit 1 when one is damaged); ``store gc``."""
+    from pathlib import Path
+
+    from focusmim.runs import RunStore
+
+    store = RunStore(args.root)
+    if args.root is not None and not Path(args.root).is_dir():
+        raise FileNotFoundError(f"--root={args.root!r}: no such folder")
+    if args.action == "gc":
+        gone = store.gc()
+        print(f"removed {len(gone)} temporary file(s) under {store.root}")
+        return 0
+    rows = store.verify()
+    width = max([len(r["run"]) for r in rows] + [3])
+    print(f"{'run':<{width}}  {'status':<11}  detail")
+    for r in rows:
+        print(f"{r['run']:<{width}}  {r['status']:<11}  {r['detail']}")
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "legacy", "damaged", "quarantined")}
+    print(f"{len(rows)} run folder(s) under {store.root}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 1 if counts["damaged"] else 0
+
+
 def _precompute(args) -> int:
     import time
 
@@ -282,6 +361,8 @@ def _precompute(args) -> int:
     names = args.chapters or chapters.REGISTRY.names()
     for name in names:
         chapters.REGISTRY.check(name, "chapter")  # every name checked before any work starts
+    if args.executor:
+        return _sweep(args, names)
     for name in names:
         t0 = time.perf_counter()
         nb = setup(name, preset=args.preset, epochs=args.epochs, dataset=args.dataset, n_unlabeled=args.n_unlabeled,
@@ -290,6 +371,26 @@ def _precompute(args) -> int:
             continue
         chapters.compute(name, nb)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def _sweep(args, names) -> int:
+    from focusmim import sweep
+    from focusmim.notebook import setup
+    from focusmim.runs import RunStore
+
+    store = RunStore()
+    try:
+        executor = sweep.make_executor(args.executor, args.jobs_dir or store.root / ".jobs", partition=args.partition,
+                                       gpus_per_job=args.gpus_per_job, time_min=args.time_min,
+                                       cpus_per_job=args.cpus_per_job, max_parallel=args.max_parallel)
+        sweep.precompute(names, lambda name: setup(name, preset=args.preset, epochs=args.epochs,
+                                                   dataset=args.dataset, n_unlabeled=args.n_unlabeled),
+                         executor, store)
+    except sweep.SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"chapters {', '.join(names)}: runs stored in {store.root}, tables written", flush=True)
     return 0
 
 

@@ -30,7 +30,7 @@ from focusmim.io import atomic_write_text
 from focusmim.objectives import uses_bf16
 from focusmim.probe import evaluate, raw_pixel_baseline
 from focusmim.runs import Run, RunStore
-from focusmim.train import pretrain
+from focusmim.train import RunsPending, pretrain
 
 __all__ = ["Table", "compare", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
            "training_budget", "runs_record"]
@@ -192,9 +192,14 @@ def train_conditions(base: Config, conditions: Mapping[str, Mapping[str, Any]], 
     cfgs = {name: [base.replace(seed=s, **dict(over)) for s in seeds] for name, over in conditions.items()}
     if getattr(store, "planning", False):  # focusmim.plan.PlanningStore: record, do not train
         return {name: store.record(cs) for name, cs in cfgs.items()}
-    out = {}  # configs are all validated above, before any training starts
+    out, pending = {}, []  # configs are all validated above, before any training starts
     for name, cs in cfgs.items():
-        out[name] = [pretrain(c, store, progress=progress) for c in cs]
+        try:
+            out[name] = [pretrain(c, store, progress=progress) for c in cs]
+        except RunsPending:  # collecting (focusmim.train.collecting): list them all, train none
+            pending += [c for c in cs if store.get(c) is None]
+    if pending:
+        raise RunsPending(pending)
     return out
 
 

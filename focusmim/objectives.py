@@ -38,6 +38,9 @@ class Batch:
     generator: torch.Generator  # the run's generator for this epoch
     raw: torch.Tensor | None = None  # float (B,3,H,W): the same images before augmentation (siamese views)
     raw_foreground: torch.Tensor | None = None  # float (B,1,H,W) or None, before augmentation
+    # under torchrun: this rank's rows of the global batch (everything above holds the whole
+    # global batch, so masks and crops are those of the single-process run); None: all rows
+    rows: slice | None = None
 
 
 def make_optimizer(cfg: Config, params, lr: float | None = None) -> torch.optim.Optimizer:
@@ -74,13 +77,35 @@ class MIM:
         weight = out.weight
         if self.cfg.foreground != "none" and self.cfg.foreground_loss and batch.foreground is not None:
             weight = masking.apply_foreground(weight, batch.foreground)
+        inputs, target = out.inputs, batch.images
+        if batch.rows is not None:  # data parallel: this rank's rows, normalised by the whole batch's weight
+            return self._step_rows(inputs[batch.rows], target[batch.rows], weight, batch.rows)
         with autocast(batch.images.device, self.cfg):
-            recon, _ = self.model(out.inputs)
+            recon, _ = self.model(inputs)
         # the empty-region check reads a number back from the device; on a GPU that
         # sync each step stalls the pipeline, so it is done on the CPU only
-        loss = masked_mse(recon.float(), batch.images, weight, strict=batch.images.device.type == "cpu")
+        loss = masked_mse(recon.float(), target, weight, strict=batch.images.device.type == "cpu")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach()}
+
+    def _step_rows(self, inputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                   rows: slice) -> dict[str, torch.Tensor]:
+        """One rank's part of a data-parallel step: the loss of its rows divided by the
+        global batch's normaliser (so the ranks' losses and gradients sum to the global
+        batch's; the gradients are summed by the optimiser's pre-step hook that
+        :func:`focusmim.train.pretrain` installs)."""
+        w = weight.float()
+        total = (w.sum() * (target.shape[1] if w.shape[1] == 1 else 1)).clamp_min(1e-8)
+        self.opt.zero_grad(set_to_none=True)
+        if len(target):
+            with autocast(target.device, self.cfg):
+                recon, _ = self.model(inputs)
+            loss = ((recon.float() - target.float()).square() * w[rows]).sum() / total
+            loss.backward()
+        else:  # fewer rows than ranks in the last batch: nothing to add
+            loss = torch.zeros((), device=target.device)
         self.opt.step()
         return {"loss": loss.detach()}
 

@@ -278,7 +278,9 @@ def write_summary(path: str | Path = "book/results.md", root: str | Path | None 
     path = Path(path)
     if path.suffix != ".md":
         raise ValueError(f"path={str(path)!r} is not allowed; allowed: a file name ending in .md")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"path={str(path)!r}: folder {path.parent} does not exist; allowed: a file in an "
+                                f"existing folder")
     from focusmim.io import atomic_write, atomic_write_text
 
     rows = headline_rows(collect(root))

@@ -18,6 +18,8 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import platform
 import time
@@ -25,22 +27,68 @@ import time
 import torch
 
 import focusmim
-from focusmim import adios, foreground, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
+from focusmim import adios, distributed, foreground, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
 from focusmim.augment import random_resized_crop
-from focusmim.config import Config, resolve_device
+from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
 from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
 from focusmim.plan import progress_bar
 from focusmim.runs import Run, RunStore
 
-__all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch"]
+__all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch",
+           "RunsPending", "collecting"]
 
 HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite; the checkpoints of the good epochs before it are kept."""
+
+
+def _non_finite_message(what: str, cfg: Config, run: Run, epochs_done: int, best_epoch: int | None) -> str:
+    """Say exactly which checkpoints the diverged run leaves (``epochs_done`` complete epochs)."""
+    if epochs_done == 0:
+        kept = f"no epoch completed, so no checkpoint is kept in {run.dir}"
+    else:
+        kept = f"last.pt (after epoch {epochs_done})"
+        if best_epoch is not None:
+            kept += f" and best.pt (epoch {best_epoch})"
+        kept += f" are kept in {run.dir}; rerunning this config resumes from epoch {epochs_done} and diverges again"
+    return f"{what} ({cfg.describe()}); {kept}: lower lr or change the config"
+
+
+class RunsPending(Exception):
+    """Raised inside :func:`collecting` instead of training: ``configs`` are the runs the
+    code asked for that the store does not hold finished yet."""
+
+    def __init__(self, configs: list[Config]):
+        super().__init__(f"{len(configs)} run(s) not trained yet")
+        self.configs = list(configs)
+
+
+_COLLECTING: contextvars.ContextVar[bool] = contextvars.ContextVar("focusmim_collecting", default=False)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Within this block :func:`pretrain` trains nothing: a finished run is returned as
+    usual, an unfinished one raises :class:`RunsPending` (and
+    :func:`~focusmim.experiments.train_conditions` raises one listing all of its
+    unfinished runs). The sweep (:mod:`focusmim.sweep`) finds a chapter's runs this way.
+
+        >>> import tempfile
+        >>> from focusmim.config import make_config
+        >>> with collecting():
+        ...     pretrain(make_config("smoke"), RunStore(tempfile.mkdtemp()))
+        Traceback (most recent call last):
+        focusmim.train.RunsPending: 1 run(s) not trained yet
+    """
+    token = _COLLECTING.set(True)
+    try:
+        yield
+    finally:
+        _COLLECTING.reset(token)
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -109,16 +157,45 @@ def build_objective(cfg: Config, device: torch.device):
 
 
 def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = True) -> Run:
-    """Train (or reuse, or resume) the run for ``cfg`` and return it."""
+    """Train (or reuse, or resume) the run for ``cfg`` and return it.
+
+    The returned run's ``outcome`` says which: 'reused', 'resumed' or 'trained'. A
+    per-run file lock (:meth:`~focusmim.runs.RunStore.lock`) is held while training,
+    so a second worker given the same config waits and then reuses the result. Under
+    torchrun (:mod:`focusmim.distributed`) rank 0 does all of that and the other ranks
+    join the training loop only."""
     cfg = cfg.validate()
     store = store if store is not None else RunStore()
+    ws = distributed.world_size()
+    if ws > 1 and cfg.objective != "mim":
+        raise ConfigError(f"objective={cfg.objective!r} does not train data-parallel yet (world_size={ws}); "
+                          f"allowed under torchrun: 'mim'")
+    if not distributed.is_main():  # a follower: rank 0 has taken the lock and announced this run
+        return _train(cfg, store, progress=False)
     done = store.get(cfg)
     if done is not None:
+        done.outcome = "reused"
         return done
-    device = torch.device(resolve_device(cfg.device))
+    if _COLLECTING.get():
+        raise RunsPending([cfg])
+    with store.lock(cfg):
+        done = store.get(cfg)  # another worker may have finished it while we waited
+        if done is not None:
+            done.outcome = "reused"
+            return done
+        distributed.lead((cfg.to_dict(), str(store.root)))
+        return _train(cfg, store, progress=progress)
+
+
+def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
+    """The training loop of :func:`pretrain` (on every rank; only rank 0 writes)."""
+    main, ws = distributed.is_main(), distributed.world_size()
+    device = distributed.device_for(torch.device(resolve_device(cfg.device)))
+    if main:
+        store.check_writable(cfg)  # a read-only or full disk is named before the data loads
     data = load_for_config(cfg, "unlabeled")  # raises clear errors before any training
     held = load_for_config(cfg.replace(foreground="none"), "test").images[:HELD_OUT]
-    run = store.open(cfg)
+    run = store.open(cfg) if main else Run(store.path(cfg), cfg)  # only rank 0 writes
 
     images = data.images.to(device)
     fg = None
@@ -132,11 +209,16 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
     for opt in objective.optimizers().values():
         for group in opt.param_groups:
             group.setdefault("base_lr", group["lr"])
+        if ws > 1:  # each rank's loss is its share of the global batch's: sum the gradients
+            opt.register_step_pre_hook(
+                lambda o, args, kwargs: distributed.sum_gradients([p for g in o.param_groups for p in g["params"]]))
 
     metrics: dict = {"loss": [], "epoch_time": [], "images_per_s": [], "lr": [], "decorrelation": [],
                      "decorrelation_n": min(HELD_OUT, len(held)), "epochs_done": 0, "finished": False}
     start, best_loss = 0, math.inf
-    if run.checkpoint_path("last").exists():  # resume
+    run.outcome = "trained"
+    if run.checkpoint_path("last").exists():  # resume (with any number of processes)
+        run.outcome = "resumed"
         state = run.load_checkpoint("last", map_location=str(device))
         for k, m in objective.modules().items():
             _unwrap(m).load_state_dict(state["modules"][k])
@@ -147,8 +229,8 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
     n = len(images)
     bs = min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
-    bar = progress_bar(total=cfg.epochs * steps, initial=start * steps, disable=not progress,
-               desc=f"{cfg.objective}/{cfg.masker}", unit="step", smoothing=0.1)
+    bar = progress_bar(total=cfg.epochs * steps, initial=start * steps, disable=not (progress and main),
+                       desc=f"{cfg.objective}/{cfg.masker}", unit="step", smoothing=0.1)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         factor = _lr_factor(cfg, epoch)
@@ -166,25 +248,28 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
             raw_f = None if fg is None else fg[idx].float().div_(255)
             x, f = augment_batch(cfg, raw, raw_f, g)
             out = objective.step(Batch(images=x, foreground=f, index=index_all[idx], generator=g,
-                                       raw=raw, raw_foreground=raw_f))
+                                       raw=raw, raw_foreground=raw_f,
+                                       rows=distributed.rows(len(idx)) if ws > 1 else None))
             total += out["loss"].double() * len(idx)
             if device.type == "cpu" or s % 25 == 0 or s == steps - 1:
                 val = float(out["loss"])
                 if not math.isfinite(val):
                     bar.close()
-                    raise NonFiniteLossError(
-                        f"loss became {val} at epoch {epoch + 1}, step {s + 1} ({cfg.describe()}); "
-                        f"the last good checkpoint (epoch {start if epoch == start else epoch}) is kept in {run.dir}"
-                    )
+                    raise NonFiniteLossError(_non_finite_message(
+                        f"loss became {val} at epoch {epoch + 1}, step {s + 1}", cfg, run, epoch,
+                        metrics.get("best_epoch")))
                 bar.set_postfix(loss=f"{val:.4f}", refresh=False)
             bar.update(1)
-        epoch_loss = float(total) / n
+        epoch_loss = float(distributed.all_sum(total)) / n
         if not math.isfinite(epoch_loss):
             bar.close()
-            raise NonFiniteLossError(f"epoch {epoch + 1} loss is {epoch_loss}; last good checkpoint kept in {run.dir}")
+            raise NonFiniteLossError(_non_finite_message(f"epoch {epoch + 1} loss is {epoch_loss}", cfg, run, epoch,
+                                                         metrics.get("best_epoch")))
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        if not main:  # only rank 0 evaluates and writes
+            continue
         metrics["loss"].append(epoch_loss)
         metrics["epoch_time"].append(dt)
         metrics["images_per_s"].append(n / dt)
@@ -204,6 +289,8 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         run.save_checkpoint("last", _state(objective, epoch + 1, best_loss, metrics))
         run.save_json("metrics.json", metrics)
     bar.close()
+    if not main:
+        return run
     metrics.update(_provenance(device))
     metrics["wall_time_s"] = float(sum(metrics["epoch_time"]))
     metrics["finished"] = True
@@ -228,6 +315,8 @@ def _provenance(device: torch.device) -> dict:
         "device": str(device),
         "device_name": name,
         "threads": torch.get_num_threads(),
+        "world_size": distributed.world_size(),  # processes that trained the last epochs (torchrun)
+        "backend": distributed.backend(),  # their process group's backend, None for one process
         "torch": torch.__version__,
         "focusmim": focusmim.__version__,
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -91,10 +91,11 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
     images, keeping those the paper's filter keeps (rembg replaced by a recorder here)."""
     import dataclasses
 
-    from focusmim import data, segment
+    from focusmim import data
+    from focusmim.foreground import load as fg_load
 
     plain = data.load("synthetic", "test", image_size=32, n=8, seed=0).without_foreground()
-    monkeypatch.setattr(data, "load_for_config", lambda cfg, split: plain)
+    monkeypatch.setattr(fg_load, "load_for_config", lambda cfg, split: plain)
     monkeypatch.setattr(ch07, "AFFINITY_N", 5)
     seen = {}
 
@@ -104,7 +105,7 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
         fg[:3, :, 8:24, 8:24] = 255  # rembg "finds" an object in the first three images only
         return dataclasses.replace(ds.subset(torch.arange(3)), foreground=fg[:3])
 
-    monkeypatch.setattr(segment, "attach_foreground", fake_attach)
+    monkeypatch.setattr(fg_load, "attach_foreground", fake_attach)
     cfg = _nb("07_learned_masks").base.replace(dataset="cifar10", data_root=None)
     out = ch07._object_test(cfg)
     assert seen == {"n": 5, "foreground": "rembg", "drop": True}

@@ -43,9 +43,15 @@ def test_pretrain_stores_metrics_checkpoints_and_reuses(tiny_cfg, tmp_path):
 def test_store_refuses_to_overwrite_a_different_config(tiny_cfg, tmp_path):
     store = RunStore(tmp_path)
     run = store.open(tiny_cfg)
-    (run.dir / "config.json").write_text(json.dumps({**tiny_cfg.to_dict(), "epochs": 99}))
+    run.save_json("config.json", {**tiny_cfg.to_dict(), "epochs": 99})  # intact (in the manifest), but another config
     with pytest.raises(ConfigError, match="different config"):
         store.open(tiny_cfg)
+    # written behind the store's back, the same file is damage: moved aside (kept), not overwritten
+    (run.dir / "config.json").write_text(json.dumps({**tiny_cfg.to_dict(), "epochs": 98}))
+    with pytest.warns(UserWarning, match="config.json.*moved aside"):
+        store.open(tiny_cfg)
+    aside = [d for d in tmp_path.iterdir() if ".corrupt-" in d.name]
+    assert len(aside) == 1 and json.loads((aside[0] / "config.json").read_text())["epochs"] == 98
 
 
 _CHILD = """

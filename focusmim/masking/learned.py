@@ -20,7 +20,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -40,7 +39,7 @@ def load_mask_network(run_key: str, store_root=None, which: str | int = "last", 
     the objective, see :mod:`focusmim.train`).
     """
     from focusmim import models
-    from focusmim.runs import RunStore
+    from focusmim.runs import Run, RunStore
 
     if not isinstance(run_key, str) or not run_key:
         raise ValueError(f"run_key={run_key!r} is not allowed; allowed: the folder name of a stored ADIOS run")
@@ -49,7 +48,8 @@ def load_mask_network(run_key: str, store_root=None, which: str | int = "last", 
     cpath = d / "config.json"
     if not cpath.exists():
         raise ValueError(f"run_key={run_key!r} is not a run in {root}; allowed: a folder there holding config.json")
-    cfg = json.loads(cpath.read_text())
+    run = Run(d, None)
+    cfg = run.load_json("config.json")  # verified against the run's manifest
     if cfg.get("objective") not in ("adios_mim", "adios_simclr"):
         raise ValueError(f"run_key={run_key!r} is a {cfg.get('objective')!r} run; allowed: an 'adios_mim' or "
                          f"'adios_simclr' run (it has a mask network)")
@@ -58,7 +58,7 @@ def load_mask_network(run_key: str, store_root=None, which: str | int = "last", 
     p = (d / "last.pt") if which == "last" else d / f"epoch{which:04d}.pt"
     if not p.exists():
         raise ValueError(f"which={which!r}: {p.name} is missing in {d}; allowed: 'last' or a kept snapshot epoch")
-    state = torch.load(p, map_location=device, weights_only=False)
+    state = run.load_checkpoint(which, map_location=device)  # verified, checked finite
     sd = state.get("modules", {}).get("masks")
     if sd is None:
         raise ValueError(f"which={which!r}: {p.name} holds no mask network; allowed: 'last' or a snapshot "
