@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from focusmim import data  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.probe import (PROBE_DEFAULTS, features, fit_linear_heads, linear_probe, probe_batch_size,  # noqa: E402
-                            split_labeled)
+from focusmim.probe import (PROBE_DEFAULTS, features, fit_linear_heads, linear_head, linear_probe,  # noqa: E402
+                            probe_batch_size, split_labeled)
 from focusmim.runs import RunStore  # noqa: E402
 from focusmim.train import pretrain  # noqa: E402
 
@@ -69,12 +69,7 @@ def reference_probe(encode, images, labels, tr, va, test_images, test_labels, *,
     d = int(torch.tensor(encode(images[:1].to(device).float().div(255)).shape[1:]).prod())
     classes = int(max(labels.max(), test_labels.max())) + 1
     g = torch.Generator().manual_seed(seed)
-    head = torch.nn.Linear(d, classes)
-    with torch.no_grad():
-        bound = 1 / math.sqrt(d)
-        head.weight.uniform_(-bound, bound, generator=g)
-        head.bias.uniform_(-bound, bound, generator=g)
-    head = head.to(device)
+    head = linear_head(d, classes, g).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     labels = labels.to(device)
     train_imgs, train_y = images[tr], labels[tr.to(device)]

@@ -397,14 +397,14 @@ def _sweep(args, names) -> int:
 def _maps(args) -> int:
     import time
 
-    from focusmim import segment
+    from focusmim import foreground
     from focusmim.config import make_config
 
     cfg = make_config(args.preset, dataset=args.dataset, n_unlabeled=args.n_unlabeled, foreground="rembg")
     t0 = time.perf_counter()
     unlabeled = args.split == "unlabeled"
-    out = segment.split_with_maps(cfg, args.split, None if unlabeled else args.n_test, drop=unlabeled,
-                                  workers=args.workers)
+    out = foreground.split_with_maps(cfg, args.split, None if unlabeled else args.n_test, drop=unlabeled,
+                                     workers=args.workers)
     print(f"maps: {cfg.dataset} {args.split}, {len(out)} images kept, {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

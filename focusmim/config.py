@@ -212,29 +212,27 @@ _NUMBER = dict(
     data_root=Param("str", none=True),
     masker_params=Param("any"),
 )
+_CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES)
 _WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0)
 _OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
 _BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")
+# every plain field's type and range, in the order they are checked
+_FIELDS = {
+    **{k: Param("int", low=low) for k, low in _WHOLE.items()},
+    **{k: Param("int", low=low, none=True) for k, low in _OPTIONAL_WHOLE.items()},
+    **{k: Param("bool") for k in _BOOLS},
+    **_NUMBER,
+}
 
 
 def _validate(cfg: "Config") -> None:
     """Every field's type and range, then the combinations (see :meth:`Config.validate`)."""
-    _choice("dataset", cfg.dataset, DATASETS)
-    _choice("foreground", cfg.foreground, FOREGROUNDS)
-    _choice("optimizer", cfg.optimizer, OPTIMIZERS)
-    _choice("schedule", cfg.schedule, SCHEDULES)
+    for name, allowed in _CHOICES.items():
+        Param("choice", choices=tuple(allowed)).check(name, getattr(cfg, name))
     OBJECTIVES.check(cfg.objective, "objective")
     MODELS.check(cfg.model, "model")
     MASKERS.check(cfg.masker, "masker")
-    for name, low in _WHOLE.items():
-        _int_at_least(name, getattr(cfg, name), low)
-    for name, low in _OPTIONAL_WHOLE.items():
-        if getattr(cfg, name) is not None:
-            _int_at_least(name, getattr(cfg, name), low)
-    for name in _BOOLS:
-        if not isinstance(getattr(cfg, name), bool):
-            raise ConfigError(f"{name}={getattr(cfg, name)!r} is not allowed; allowed: True, False")
-    for name, param in _NUMBER.items():
+    for name, param in _FIELDS.items():
         param.check(name, getattr(cfg, name))
     if isinstance(cfg.image_size, bool) or not isinstance(cfg.image_size, int) or cfg.image_size < 16 \
             or cfg.image_size % 8:
@@ -307,16 +305,6 @@ def _check_masker(cfg: "Config") -> None:
         MASKERS.check_params(cfg.masker, cfg.masker_kwargs(), f"masker_params of masker {cfg.masker!r}")
     except ValueError as e:
         raise ConfigError(f"masker={cfg.masker!r}: {e}") from None
-
-
-def _choice(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is not allowed; allowed: {', '.join(map(repr, allowed))}")
-
-
-def _int_at_least(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name}={value!r} is not allowed; allowed: a whole number >= {low}")
 
 
 def _check_device(device: str) -> None:

@@ -98,11 +98,16 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 @dataclass
 class Table:
-    """Rows of results (dicts) with a title and the budget behind them."""
+    """Rows of results (dicts) with a title and the budget behind them.
+
+    ``runs``: condition -> the stored runs (one per pretraining seed) behind its row,
+    when the table was made by :func:`compare` (not saved: the rows name them by key).
+    """
 
     title: str
     rows: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    runs: dict[str, list[Run]] = field(default_factory=dict, repr=False, compare=False)
 
     def column(self, name: str) -> list:
         return [r.get(name) for r in self.rows]
@@ -202,7 +207,8 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
             probe_seeds: Sequence[int] = (0, 1, 2, 3, 4), which: str | int = "best", raw_pixels: bool = False,
             store: RunStore | None = None, title: str = "", progress: bool = True, job_bar: bool = False,
             probe: Mapping[str, Any] | None = None) -> Table:
-    """Pretrain each condition (reusing stored runs), probe it, and tabulate.
+    """Pretrain each condition (reusing stored runs), probe it, and tabulate; the
+    table's ``runs`` holds each condition's runs (so callers need not train them again).
 
     The accuracy's mean and std are over pretraining seeds when there are
     several, else over probe seeds. ``job_bar=True``: one progress bar (with an
@@ -219,7 +225,7 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
                                                   store or RunStore())
     else:
         runs = train_conditions(base, conditions, seeds, store, progress)
-    table = Table(title or "linear probe", meta=provenance(base, seeds=seeds, probe_seeds=probe_seeds))
+    table = Table(title or "linear probe", meta=provenance(base, seeds=seeds, probe_seeds=probe_seeds), runs=runs)
     if getattr(store, "planning", False):  # planning: the configs are recorded, there is nothing to probe
         return table
     if probe:

@@ -42,6 +42,7 @@ __all__ = [
     "raw_pixel_baseline",
     "PROBE_DEFAULTS",
     "finetune",
+    "linear_head",
 ]
 
 PROBE_DEFAULTS = dict(lr=1e-4, weight_decay=1e-8, batch_size=None, patience=10, min_delta=1e-4, max_epochs=1000)
@@ -303,6 +304,23 @@ def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: s
     return probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)
 
 
+def linear_head(dim: int, classes: int, generator: torch.Generator) -> torch.nn.Linear:
+    """``nn.Linear(dim, classes)`` with weights and bias uniform in ``+-1/sqrt(dim)`` drawn from ``generator``.
+
+        >>> import torch
+        >>> a = linear_head(4, 2, torch.Generator().manual_seed(0))
+        >>> b = linear_head(4, 2, torch.Generator().manual_seed(0))
+        >>> torch.equal(a.weight, b.weight), bool(a.weight.abs().max() <= 0.5)
+        (True, True)
+    """
+    head = torch.nn.Linear(dim, classes)
+    with torch.no_grad():
+        bound = 1 / math.sqrt(dim)
+        head.weight.uniform_(-bound, bound, generator=generator)
+        head.bias.uniform_(-bound, bound, generator=generator)
+    return head
+
+
 def finetune(
     model: torch.nn.Module,
     train_images: torch.Tensor,
@@ -354,12 +372,7 @@ def finetune(
     with torch.no_grad():
         z = enc.encode(train_images[:2].to(device).float().div(255))
     dim = z.shape[1]
-    head = torch.nn.Linear(dim, classes)
-    with torch.no_grad():
-        bound = 1 / math.sqrt(dim)
-        head.weight.uniform_(-bound, bound, generator=g)
-        head.bias.uniform_(-bound, bound, generator=g)
-    head = head.to(device)
+    head = linear_head(dim, classes, g).to(device)
 
     def logits(x_uint8):
         z = enc.encode(x_uint8.to(device).float().div(255))

@@ -27,7 +27,7 @@ import time
 import torch
 
 import focusmim
-from focusmim import adios, distributed, models  # noqa: F401  (adios registers the ADIOS objectives)
+from focusmim import adios, distributed, foreground, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
 from focusmim.augment import random_resized_crop
 from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config

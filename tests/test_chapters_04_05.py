@@ -1,7 +1,6 @@
 """Chapters 04 (object loss) and 05 (covert attention): parameters, the foreground
 error metric, the widget's render function, plots, and both chapters end to end
 on a tiny config."""
-import math
 
 import matplotlib
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from focusmim import chapters, models
+from focusmim import chapters, foreground, models
 from focusmim.chapters import ch04_object_loss as ch04
 from focusmim.chapters import ch05_covert_attention as ch05
 from focusmim.config import make_config
@@ -53,38 +52,6 @@ def test_conditions_pair_each_strategy_with_both_losses():
     p = ch05.probe_conditions("gt")
     assert {v["masker"] for v in p.values()} == {"masked_periphery", "covert_attention"}
     assert all(v["foreground"] == "gt" for v in p.values())
-
-
-# ------------------------------------------------------------ error metric
-def test_foreground_error_known_answers():
-    pred = torch.zeros(2, 3, 4, 4)
-    target = torch.zeros(2, 3, 4, 4)
-    target[0, :, :2] = 1.0  # image 0: error 1 in the top half, 0 below
-    target[1] = 0.5  # image 1: error 0.25 everywhere
-    fg = torch.zeros(2, 1, 4, 4)
-    fg[0, :, :2, :2] = 1.0  # 4 object pixels, all in the wrong top half
-    fg[0, :, 2:, :2] = 1.0  # 4 object pixels below, all right
-    fg[1] = 0.5  # soft map: a constant weight does not change the mean
-    per = ch05.foreground_error(pred, target, fg, per_image=True)
-    assert torch.allclose(per, torch.tensor([0.5, 0.25]))
-    # pooled: (4*1*3 + 16*0.5*0.25*3) / (3 * (8 + 8)) = (12 + 6) / 48
-    assert math.isclose(float(ch05.foreground_error(pred, target, fg)), 18 / 48, rel_tol=1e-6)
-    # uint8 maps are read as 0..255
-    fg8 = (fg * 255).round().to(torch.uint8)
-    assert torch.allclose(ch05.foreground_error(pred, target, fg8, per_image=True), per, atol=1e-3)
-    # a region restricts it further: bottom half only -> image 0 has no error
-    region = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
-    region[:, :, 2:] = True
-    assert torch.allclose(ch05.foreground_error(pred, target, fg, region, per_image=True), torch.tensor([0.0, 0.25]))
-    # an image without weight is NaN per image; all-zero weight raises when pooled
-    none = torch.zeros(2, 1, 4, 4)
-    assert torch.isnan(ch05.foreground_error(pred, target, none, per_image=True)).all()
-    with pytest.raises(ValueError, match="zero everywhere"):
-        ch05.foreground_error(pred, target, none)
-    with pytest.raises(ValueError, match="foreground has shape"):
-        ch05.foreground_error(pred, target, torch.ones(2, 3, 4, 4))
-    with pytest.raises(ValueError, match="equal shapes"):
-        ch05.foreground_error(pred, target[:1], fg)
 
 
 def test_covert_inputs_show_the_object_and_hide_the_same_periphery():
@@ -199,14 +166,14 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
 
 
 def test_segmentation_quality_with_a_stand_in_predictor():
-    perfect = ch04.segmentation_quality(4, image_size=32, predict=_gt_predictor())
+    perfect = foreground.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
     assert perfect["filter_rembg"]["n"] == 4
-    empty = ch04.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
+    empty = foreground.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
     assert empty["iou_mean"] == pytest.approx(0.0) and empty["filter_rembg"]["dropped"] == 4
     assert len(plots.segmentation_gallery(perfect, n=3).axes) == 9
     with pytest.raises(ValueError, match="n="):
-        ch04.segmentation_quality(0)
+        foreground.segmentation_quality(0)
 
 
 def _gt_predictor():

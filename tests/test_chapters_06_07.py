@@ -35,16 +35,7 @@ def test_grid_mapping_and_warmup():
         "convnext_fcmae", "adamw", 0.05, "cosine", 5e-4, True)
 
 
-def test_object_affinity_and_snapshots():
-    fg = torch.zeros(3, 1, 8, 8)
-    fg[..., 2:6, 2:6] = 1
-    m = torch.stack([fg[:, 0], 1 - fg[:, 0]], 1)
-    r = ch07.object_affinity(m, fg)
-    assert r["affinity"] == [pytest.approx(4.0), pytest.approx(0.0)] and r["object_mask_share"] == 1.0
-    uniform = ch07.object_affinity(torch.full((3, 2, 8, 8), 0.5), fg)
-    assert uniform["affinity"] == [pytest.approx(1.0), pytest.approx(1.0)]
-    with pytest.raises(ValueError, match="foreground"):
-        ch07.object_affinity(m, fg[:, :, :4])
+def test_snapshots_and_fixed_mask_affinity():
     assert ch07.snapshot_epochs(2, 5) == (1, 2) and ch07.snapshot_epochs(10, 2) == (5, 10)
     with pytest.raises(ValueError, match="n_snapshots"):
         ch07.snapshot_epochs(10, 0)
@@ -100,10 +91,11 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
     images, keeping those the paper's filter keeps (rembg replaced by a recorder here)."""
     import dataclasses
 
-    from focusmim import data, segment
+    from focusmim import data
+    from focusmim.foreground import load as fg_load
 
     plain = data.load("synthetic", "test", image_size=32, n=8, seed=0).without_foreground()
-    monkeypatch.setattr(data, "load_for_config", lambda cfg, split: plain)
+    monkeypatch.setattr(fg_load, "load_for_config", lambda cfg, split: plain)
     monkeypatch.setattr(ch07, "AFFINITY_N", 5)
     seen = {}
 
@@ -113,7 +105,7 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
         fg[:3, :, 8:24, 8:24] = 255  # rembg "finds" an object in the first three images only
         return dataclasses.replace(ds.subset(torch.arange(3)), foreground=fg[:3])
 
-    monkeypatch.setattr(segment, "attach_foreground", fake_attach)
+    monkeypatch.setattr(fg_load, "attach_foreground", fake_attach)
     cfg = _nb("07_learned_masks").base.replace(dataset="cifar10", data_root=None)
     out = ch07._object_test(cfg)
     assert seen == {"n": 5, "foreground": "rembg", "drop": True}

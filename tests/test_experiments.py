@@ -23,13 +23,20 @@ def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path):
     assert table.meta["dataset"] == "synthetic" and table.meta["seeds"] == [0, 1]
     md = table.to_markdown()
     assert "| patches |" in md and "%" in md
+    # the runs behind each row come back with the table: callers need not train them again
+    assert list(table.runs) == ["patches", "ae"]
+    assert [r.dir.name for r in table.runs["patches"]] == row["run_keys"]
+    assert [r.config.seed for r in table.runs["ae"]] == [0, 1]
+    store = RunStore(tmp_path)
+    again = compare(tiny_cfg, {"ae": dict(masker="none")}, seeds=(0,), probe_seeds=(0,), store=store, progress=False)
+    assert again.runs["ae"][0].dir == table.runs["ae"][0].dir  # reused, not retrained
 
 
 def test_table_roundtrip(tmp_path):
     t = Table("demo", [{"condition": "a", "accuracy_mean": 0.5, "accuracy_std": 0.1}], {"epochs": 3})
     t.save("x/demo")
     back = Table.load("x/demo")
-    assert back.rows == t.rows and back.meta == t.meta
+    assert back.rows == t.rows and back.meta == t.meta and back.runs == {}
     assert json.loads((tables_dir() / "x" / "demo.json").read_text())["title"] == "demo"
     assert not (results_dir() / "x").exists()  # saving never touches the book's tables
 

@@ -24,7 +24,7 @@ import torch
 
 from focusmim import masking
 from focusmim.chapters import register
-from focusmim.experiments import Table, compare, train_conditions
+from focusmim.experiments import Table, compare
 from focusmim.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions",
@@ -130,7 +130,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
         strategy, ratio = row["condition"].rsplit(", ratio ", 1)
         row["strategy"], row["ratio"] = strategy, float(ratio)
     sweep.meta["ratios"] = [float(r) for r in nb.ratios]
-    runs = train_conditions(nb.base, STRATEGIES, seeds=nb.seeds[:1], store=store, progress=progress)
+    runs = {name: rs[:1] for name, rs in table.runs.items()}  # the first seed's runs, trained by compare
     from focusmim.data import load_for_config
 
     from focusmim.data.base import spread_over_classes

@@ -21,10 +21,11 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
+from focusmim import foreground as fg_maps
 from focusmim.chapters import register
 from focusmim.config import Config
 from focusmim.experiments import Table, provenance, summarise, train_conditions
@@ -39,7 +40,6 @@ __all__ = [
     "conditions",
     "accuracy_curves",
     "foreground_examples",
-    "segmentation_quality",
     "filter_counts",
     "compute",
     "agreement",
@@ -168,13 +168,11 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
             return {"images": ds.images[:k], "maps": ds.foreground[:k]}
         # the filter is per image, so the first n images that pass it are the filtered split's first n:
         # maps of the first few images suffice (not of the whole split, which takes u2netp half an hour)
-        from focusmim import segment
-
         ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
         m = min(4 * n, len(ds))
         while True:
-            fg = segment.foreground_maps(ds.images[:m], progress=False)
-            keep = torch.nonzero(segment.keep_mask(fg)).squeeze(1)[:n]
+            fg = fg_maps.foreground_maps(ds.images[:m], progress=False)
+            keep = torch.nonzero(fg_maps.keep_mask(fg)).squeeze(1)[:n]
             if len(keep) == n or m == len(ds):
                 return {"images": ds.images[:m][keep], "maps": fg[keep]}
             m = min(2 * m, len(ds))
@@ -182,54 +180,6 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
     arrays = (run.cached_arrays(f"foreground-examples-n{n}.npz", compute) if run is not None
               else {k: v.numpy() for k, v in compute().items()})
     return {**arrays, "source": cfg.foreground}
-
-
-def segmentation_quality(n: int = 16, *, image_size: int = 96, threshold: float = 0.5, n_show: int = 6,
-                         predict: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                         progress: bool = False) -> dict:
-    """rembg's u2netp maps against the synthetic ground truth on ``n`` test images.
-
-    Returns the mean and per-image IoU (both maps binarised at ``threshold``), the
-    paper's filter applied to both kinds of map, a few examples, and the seconds
-    spent. The maps are cached (:func:`focusmim.segment.foreground_maps`). When the
-    u2netp weights are missing the result says so (``available: False``) instead
-    of raising, so the book still builds. ``predict`` replaces u2netp (tests).
-
-    Example:
-        >>> fake = lambda x: (x[:, :1] > 128).to(torch.uint8) * 255
-        >>> r = segmentation_quality(4, image_size=32, predict=fake)
-        >>> r["available"], len(r["iou_per_image"]), 0 <= r["iou_mean"] <= 1
-        (True, 4, True)
-    """
-    from focusmim import data, segment
-
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: a number in (0, 1]")
-    ds = data.load("synthetic", "test", image_size=image_size, n=n, seed=0)
-    t0 = time.perf_counter()
-    try:
-        path = None if predict is not None else segment.foreground_cache_path(ds.images, f"synthetic-iou-{image_size}")
-        pred = segment.foreground_maps(ds.images, cache_path=path, predict=predict, progress=progress)
-    except (FileNotFoundError, ImportError) as err:
-        return {"available": False, "reason": str(err), "n": n, "image_size": image_size}
-    res = segment.iou(pred, ds.foreground, threshold=threshold)
-    k = min(n_show, n)
-    return {
-        "available": True,
-        "n": n,
-        "image_size": image_size,
-        "threshold": threshold,
-        "iou_mean": res.mean,
-        "iou_per_image": res.per_image.tolist(),
-        "filter_rembg": segment.filter_report(pred),
-        "filter_gt": segment.filter_report(ds.foreground),
-        "seconds": time.perf_counter() - t0,
-        "model": "fake" if predict is not None else segment.MODEL_NAME,
-        "examples": {"images": ds.images[:k].tolist(), "gt": ds.foreground[:k].tolist(),
-                     "rembg": pred[:k].tolist()},
-    }
 
 
 def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=None) -> dict:
@@ -242,7 +192,6 @@ def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=N
     if run is not None:
         return run.cached_json(f"filter-counts-{foreground}.json",
                                lambda: filter_counts(cfg, foreground, progress=progress))
-    from focusmim import segment
     from focusmim.data import load_for_config
 
     if foreground == "gt":
@@ -250,9 +199,9 @@ def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=N
         fg = ds.foreground
     else:
         ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
-        path = segment.foreground_cache_path(ds.images, ds.name or cfg.dataset)
-        fg = segment.foreground_maps(ds.images, cache_path=path, progress=progress)
-    return dict(segment.filter_report(fg), source=foreground, split="unlabeled", dataset=cfg.dataset)
+        path = fg_maps.foreground_cache_path(ds.images, ds.name or cfg.dataset)
+        fg = fg_maps.foreground_maps(ds.images, cache_path=path, progress=progress)
+    return dict(fg_maps.filter_report(fg), source=foreground, split="unlabeled", dataset=cfg.dataset)
 
 
 @register(NAME)
@@ -286,7 +235,7 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
         "foreground": fg,
         "probe_epochs": epochs,
         "examples": foreground_examples(shown.config, run=shown),
-        "segmentation": segmentation_quality(iou_n),
+        "segmentation": fg_maps.segmentation_quality(iou_n),
         "filter": filter_counts(base, fg, run=shown),
     }
 

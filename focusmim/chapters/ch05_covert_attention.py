@@ -21,14 +21,13 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
-
 import torch
 
-from focusmim import masking
+from focusmim import foreground as fg_maps, masking
 from focusmim.chapters import register
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
+from focusmim.metrics import as_weight, foreground_error
 from focusmim.paper import PAPER_COVERT_ERROR
 from focusmim.runs import RunStore
 
@@ -39,7 +38,6 @@ __all__ = [
     "longer_trained",
     "PROBE_CONDITIONS",
     "REGIONS",
-    "foreground_error",
     "covert_inputs",
     "evaluate_errors",
     "reconstructions",
@@ -59,58 +57,6 @@ PROBE_CONDITIONS = {
 REGIONS = ("foreground", "foreground hidden in both")
 
 
-def foreground_error(pred: torch.Tensor, target: torch.Tensor, foreground: torch.Tensor,
-                     region: torch.Tensor | None = None, *, per_image: bool = False) -> torch.Tensor:
-    """Squared prediction error restricted to the foreground.
-
-    ``sum((pred - target)^2 * w) / (C * sum(w))`` with ``w = foreground * region``
-    (soft weights in [0, 1]; uint8 maps are divided by 255), pooled over the batch,
-    or one value per image with ``per_image=True`` (NaN for an image with no weight).
-
-    Args:
-        pred, target: float (B, C, H, W).
-        foreground: (B, 1, H, W), float in [0, 1] or uint8.
-        region: optional (B, 1, H, W) bool/float: where to measure (``None``: everywhere).
-
-    Example:
-        >>> import torch
-        >>> pred = torch.zeros(2, 3, 2, 2); target = torch.zeros(2, 3, 2, 2); target[1] = 0.5
-        >>> fg = torch.ones(2, 1, 2, 2)
-        >>> foreground_error(pred, target, fg, per_image=True).tolist()
-        [0.0, 0.25]
-        >>> float(foreground_error(pred, target, fg))
-        0.125
-    """
-    for name, t in (("pred", pred), ("target", target)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 4:
-            raise ValueError(f"{name} must be a float tensor (B, C, H, W); allowed: 4-d tensors")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred has shape {tuple(pred.shape)} and target {tuple(target.shape)}; "
-                         "allowed: equal shapes")
-    want = (pred.shape[0], 1, *pred.shape[2:])
-    w = _as_weight(foreground, "foreground", want)
-    if region is not None:
-        w = w * _as_weight(region, "region", want)
-    err = (pred.float() - target.float()).square().sum(1, keepdim=True) * w
-    c = pred.shape[1]
-    if per_image:
-        num, den = err.flatten(1).sum(1), w.flatten(1).sum(1) * c
-        return torch.where(den > 0, num / den.clamp_min(1e-12), torch.full_like(num, float("nan")))
-    den = w.sum() * c
-    if float(den) == 0:
-        raise ValueError("foreground * region is zero everywhere; allowed: a weight with some positive pixels")
-    return err.sum() / den
-
-
-def _as_weight(t, name: str, shape: tuple) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
-        got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-        raise ValueError(f"{name} has shape {got}; allowed: a tensor of shape {shape}")
-    if t.dtype == torch.uint8:
-        return t.float() / 255.0
-    return t.float()
-
-
 def covert_inputs(x: torch.Tensor, foreground: torch.Tensor, ratio: float = 0.8):
     """The plain periphery input and the covert-attention input (second disc on the
     most confident foreground pixel) of a batch: two :class:`~focusmim.masking.MaskOutput`.
@@ -122,7 +68,7 @@ def covert_inputs(x: torch.Tensor, foreground: torch.Tensor, ratio: float = 0.8)
         >>> bool(cov.visible[:, :, 3, 4].all()), bool(plain.visible[:, :, 3, 4].any())
         (True, False)
     """
-    fg = _as_weight(foreground, "foreground", (x.shape[0], 1, *x.shape[2:]))
+    fg = as_weight(foreground, "foreground", (x.shape[0], 1, *x.shape[2:]))
     plain = masking.build("masked_periphery", ratio=ratio)(x, None)
     cov = masking.build("covert_attention", ratio=ratio, placement="object")(x, None, foreground=fg)
     return plain, cov
@@ -142,9 +88,7 @@ def _test_batch(cfg, n: int, *, spread: bool = False):
         ds = load_for_config(cfg.replace(foreground="none" if cfg.foreground == "rembg" else cfg.foreground), "test")
         ds = ds.subset(spread_over_classes(ds.labels, n))
         if cfg.foreground == "rembg":
-            from focusmim import segment
-
-            ds = segment.attach_foreground(ds, cfg, drop=False, progress=False)
+            ds = fg_maps.attach_foreground(ds, cfg, drop=False, progress=False)
         return ds.images.float() / 255.0, ds.foreground.float() / 255.0
 
     if cfg.foreground not in ("gt", "rembg"):
@@ -153,9 +97,7 @@ def _test_batch(cfg, n: int, *, spread: bool = False):
     if cfg.foreground == "gt":
         ds = load_for_config(cfg, "test")
     else:  # rembg maps for the first n test images only (not the whole split: u2netp is slow on a CPU)
-        from focusmim import segment
-
-        ds = segment.split_with_maps(cfg, "test", n, progress=False)
+        ds = fg_maps.split_with_maps(cfg, "test", n, progress=False)
     n = min(n, len(ds))
     return ds.images[:n].float() / 255.0, ds.foreground[:n].float() / 255.0
 

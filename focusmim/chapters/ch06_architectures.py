@@ -32,7 +32,7 @@ import torch
 
 from focusmim import masking
 from focusmim.chapters import register
-from focusmim.experiments import Table, compare, train_conditions
+from focusmim.experiments import Table, compare
 from focusmim.presets import CHAPTER_DEFAULTS, LR_GRID, SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
 
@@ -138,7 +138,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
         conds = {f"{name}, lr {lr:g}": dict(over, snapshot_epochs=(b.epochs,)) for name, over in CONDITIONS.items()}
         t = compare(b, conds, seeds=nb.seeds, probe_seeds=nb.probe_seeds, which=b.epochs, store=store,
                     progress=progress)
-        rs = train_conditions(b, conds, seeds=nb.seeds, store=store, progress=progress)
+        rs = t.runs
         for row in t.rows:
             name, _ = row["condition"].rsplit(", lr ", 1)
             ft = [finetune_run(r, nb.preset) for r in rs[row["condition"]]]

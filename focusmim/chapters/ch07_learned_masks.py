@@ -25,13 +25,14 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import masking
+from focusmim import foreground as fg_maps, masking
 from focusmim.chapters import register
-from focusmim.experiments import Table, compare, train_conditions
+from focusmim.experiments import Table, compare
+from focusmim.metrics import object_affinity
 from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS, SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
 
-__all__ = ["NAME", "conditions", "snapshot_epochs", "object_affinity", "mask_gallery", "compute",
+__all__ = ["NAME", "conditions", "snapshot_epochs", "mask_gallery", "compute",
            "CHAPTER_DEFAULTS", "ADIOS_CONDITIONS", "N_GALLERY"]
 
 NAME = "07_learned_masks"
@@ -75,50 +76,13 @@ def _object_test(cfg, n: int | None = None):
     """Test images with object maps: the ground truth on the synthetic set; on real images
     rembg's u2netp maps of the first :data:`AFFINITY_N` test images, keeping those in which
     it finds an object (the paper's filter)."""
-    from focusmim import segment
     from focusmim.data import load_for_config
 
     if cfg.dataset == "synthetic":
         data = load_for_config(cfg.replace(foreground="gt"), "test")
     else:
-        data = segment.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
+        data = fg_maps.split_with_maps(cfg, "test", AFFINITY_N, drop=True, progress=False)
     return data if n is None else data.subset(torch.arange(min(n, len(data))))
-
-
-@torch.no_grad()
-def _affinity_of(masks: torch.Tensor, fg: torch.Tensor) -> dict:
-    """masks (B,N,H,W) in [0,1], fg (B,1,H,W) in [0,1] -> per-mask coverage, area, affinity."""
-    area = masks.mean(dim=(2, 3))  # (B,N)
-    cover = (masks * fg).sum(dim=(2, 3)) / fg.sum(dim=(2, 3)).clamp_min(1e-6)  # (B,N)
-    a, c = area.mean(0), cover.mean(0)
-    aff = c / a.clamp_min(1e-6)
-    return {"area": a.tolist(), "coverage": c.tolist(), "affinity": aff.tolist(),
-            "max_affinity": float(aff.max()), "object_mask_share": float(
-                (cover.argmax(1).unsqueeze(1) == torch.arange(masks.shape[1])).float().mean(0).max())}
-
-
-def object_affinity(masks: torch.Tensor, foreground: torch.Tensor) -> dict:
-    """How much of the object each mask covers relative to its area.
-
-    ``coverage[k]`` = mean over images of (object pixels under mask k) / (object pixels),
-    ``area[k]`` = mean fraction of the image under mask k, ``affinity[k] = coverage / area``
-    (1: the mask ignores the object; > 1: it prefers the object). ``object_mask_share``:
-    how often the most frequent "object mask" (the one covering most of the object) wins.
-
-    Example:
-        >>> import torch
-        >>> fg = torch.zeros(2, 1, 8, 8); fg[..., :4, :] = 1
-        >>> m = torch.stack([fg[:, 0], 1 - fg[:, 0]], 1)
-        >>> r = object_affinity(m, fg); r["affinity"], r["max_affinity"]
-        ([2.0, 0.0], 2.0)
-    """
-    if not isinstance(masks, torch.Tensor) or masks.dim() != 4:
-        raise ValueError("masks must be a float tensor (B,N,H,W); allowed: a mask network's output")
-    if not isinstance(foreground, torch.Tensor) or foreground.shape != (masks.shape[0], 1, *masks.shape[2:]):
-        raise ValueError(f"foreground must have shape {(masks.shape[0], 1, *masks.shape[2:])}; allowed: the "
-                         f"ground-truth maps of the same images")
-    fg = foreground.float() / 255 if foreground.dtype == torch.uint8 else foreground.float()
-    return _affinity_of(masks.float(), fg)
 
 
 def _masks_of(run: Run, which, x: torch.Tensor) -> torch.Tensor:
@@ -194,8 +158,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
                     store=store, title="Learned vs fixed masks: linear probe and kNN (final weights)",
                     progress=progress)
     table.meta.update(n_masks=n_masks, single=single, which=f"epoch {nb.base.epochs} (final)")
-    runs = train_conditions(nb.base, {k: conds[k] for k in ADIOS_CONDITIONS}, seeds=nb.seeds[:1], store=store,
-                            progress=progress)
+    runs = {k: table.runs[k][:1] for k in ADIOS_CONDITIONS}  # the first seed's runs, trained by compare
     galleries = {k: mask_gallery(rs[0]) for k, rs in runs.items()}
     aff = Table("Object affinity of the masks (coverage of the object / area; 1 = indifferent)",
                 meta=dict(table.meta))

@@ -26,7 +26,26 @@ from .base import SPLITS, ImageSet, check_image_size, check_n, check_split, defa
 REGISTRY = DATASETS  # names declared in focusmim.schemas
 register = REGISTRY.register
 
-__all__ = ["REGISTRY", "register", "ImageSet", "SPLITS", "load", "load_for_config", "cache_dir"]
+__all__ = ["REGISTRY", "register", "ImageSet", "SPLITS", "load", "load_for_config", "cache_dir",
+           "register_foreground"]
+
+# foreground sources computed by layers above this one: name -> attach(imageset, cfg, split) -> ImageSet.
+# ``focusmim.foreground`` registers 'rembg' when it is imported.
+FOREGROUND_SOURCES: dict = {}
+
+
+def register_foreground(name: str, attach) -> None:
+    """Let :func:`load_for_config` attach maps for ``cfg.foreground == name`` with
+    ``attach(imageset_without_maps, cfg, split)``.
+
+    Example:
+        >>> from focusmim import data, foreground
+        >>> "rembg" in data.FOREGROUND_SOURCES
+        True
+    """
+    if not callable(attach):
+        raise ValueError(f"attach={attach!r} is not allowed; allowed: a callable")
+    FOREGROUND_SOURCES[name] = attach
 
 
 def cache_dir() -> Path:
@@ -86,7 +105,7 @@ def load_for_config(cfg, split: str) -> ImageSet:
     ``cfg.n_test``. The data subset uses seed 0 whatever ``cfg.seed`` is, so runs that
     differ only in their seed see the same images. ``cfg.foreground``: ``gt`` keeps the
     synthetic ground-truth maps, ``none`` drops them, ``rembg`` computes them with
-    :mod:`focusmim.segment`.
+    :mod:`focusmim.foreground` (which registers itself here when imported).
     """
     check_split(split)
     n = {"unlabeled": cfg.n_unlabeled, "train": cfg.n_labeled, "test": cfg.n_test}[split]
@@ -101,11 +120,11 @@ def load_for_config(cfg, split: str) -> ImageSet:
         return ds
     if cfg.foreground == "none":
         return ds.without_foreground()
+    if cfg.foreground in FOREGROUND_SOURCES:
+        return FOREGROUND_SOURCES[cfg.foreground](ds.without_foreground(), cfg, split)
     if cfg.foreground == "rembg":
-        from focusmim import segment
-
-        # the paper filters only the pretraining images; the probe's splits keep every image
-        return segment.attach_foreground(ds.without_foreground(), cfg, drop=(split == "unlabeled"))
+        raise ValueError("foreground='rembg' needs its maps' package: `import focusmim.foreground` first "
+                         "(focusmim.train does)")
     raise ValueError(f"foreground={cfg.foreground!r} is not allowed; allowed: 'none', 'gt', 'rembg'")
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from focusmim.io import atomic_save
+from focusmim.registry import Param
 
 SPLITS = ("unlabeled", "train", "test")
 
@@ -128,25 +129,19 @@ class ImageSet:
 
 # ----------------------------------------------------------------------------- checks
 def check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not allowed; allowed: {', '.join(map(repr, SPLITS))}")
+    Param("choice", choices=SPLITS).check("split", split)
     return split
 
 
 def check_n(n) -> int | None:
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n={n!r} is not allowed; allowed: None (the whole split) or a whole number >= 1")
+    """``n`` (None: the whole split) unless it is not a whole number >= 1."""
+    Param("int", low=1, none=True).check("n", n)
     return n
 
 
 def check_image_size(image_size, *, allow_none: bool = True) -> int | None:
-    if image_size is None and allow_none:
-        return None
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(
-            f"image_size={image_size!r} is not allowed; allowed: "
-            f"{'None (native size) or ' if allow_none else ''}a whole number >= 8"
-        )
+    """``image_size`` (None: the native size, when ``allow_none``) unless it is not a whole number >= 8."""
+    Param("int", low=8, none=allow_none).check("image_size", image_size)
     return image_size
 
 

@@ -27,6 +27,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from focusmim.registry import Param
+
 GRID = 12  # patches per side, relative to the image size
 MIN_SIZE = GRID
 
@@ -69,21 +71,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+_RATIO = Param("float", low=0, high=1, low_open=True, high_open=True)
+
+
 def check_ratio(name: str, value: Any) -> float:
     """Return ``value`` as float if it lies strictly between 0 and 1, else raise ValueError."""
-    if not (_is_number(value) and 0 < value < 1):
-        raise ValueError(f"{name}={value!r} is out of range; allowed: a number strictly between 0 and 1")
+    _RATIO.check(name, value)
     return float(value)
 
 
 def check_positive(name: str, value: Any, allow_none: bool = False) -> float | None:
     """Return ``value`` as float if it is a positive number (or None when allowed)."""
-    if value is None and allow_none:
-        return None
-    if not (_is_number(value) and value > 0):
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: a positive number{extra}")
-    return float(value)
+    Param("float", low=0, low_open=True, none=allow_none).check(name, value)
+    return None if value is None else float(value)
 
 
 def check_center(value: Any) -> tuple[float, float] | torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from focusmim.registry import Param
 from focusmim.schemas import MASKERS
 
 register = MASKERS.register
@@ -103,10 +104,8 @@ def _check_patch_params(ratio, fixed, seed) -> tuple[float, bool, int]:
             f"ratio={ratio!r} hides no patch; allowed: a number in [1/{N_PATCHES}, 1) "
             f"(int({N_PATCHES} * ratio) patches are hidden)"
         )
-    if not isinstance(fixed, bool):
-        raise ValueError(f"fixed={fixed!r} is not allowed; allowed: True or False")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} is not allowed; allowed: a non-negative integer")
+    Param("bool").check("fixed", fixed)
+    Param("int", low=0).check("seed", seed)
     return ratio, fixed, seed
 
 

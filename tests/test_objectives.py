@@ -1,0 +1,56 @@
+"""Tests for focusmim.objectives: the masked-reconstruction step, optimisers and precision choices."""
+from __future__ import annotations
+
+import torch
+
+from focusmim.config import make_config
+from focusmim.models import build_for_config as build_model
+from focusmim.objectives import MIM, OBJECTIVES, Batch, make_optimizer, uses_bf16, uses_channels_last
+
+
+def _batch(cfg, fg=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(4, 3, cfg.image_size, cfg.image_size, generator=g)
+    return Batch(images=x, foreground=fg, index=torch.arange(4), generator=torch.Generator().manual_seed(seed))
+
+
+def test_mim_step_updates_the_model_and_lowers_the_loss_on_one_batch():
+    torch.manual_seed(0)
+    cfg = make_config("smoke", masker="random_patches", width=0.25)
+    obj = OBJECTIVES.build("mim", cfg=cfg, model=build_model(cfg))
+    assert isinstance(obj, MIM) and list(obj.modules()) == ["model"] and list(obj.optimizers()) == ["model"]
+    before = [p.detach().clone() for p in obj.model.parameters()]
+    losses = [float(obj.step(_batch(cfg))["loss"]) for _ in range(8)]  # same batch, same masks
+    assert losses[-1] < losses[0]
+    assert any(not torch.equal(a, b) for a, b in zip(before, obj.model.parameters()))
+
+
+def test_the_foreground_weight_changes_the_loss_only_when_the_config_asks():
+    cfg = make_config("smoke", masker="random_patches", width=0.25, foreground="gt")
+    fg = torch.zeros(4, 1, cfg.image_size, cfg.image_size)
+    fg[..., :4, :4] = 1.0
+    losses = {}
+    for on in (True, False):
+        torch.manual_seed(0)
+        c = cfg.replace(foreground_loss=on)
+        obj = OBJECTIVES.build("mim", cfg=c, model=build_model(c))
+        losses[on] = float(obj.step(_batch(c, fg))["loss"])
+    assert losses[True] != losses[False]
+
+
+def test_make_optimizer_follows_the_config():
+    cfg = make_config("smoke", weight_decay=0.01)
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    adam = make_optimizer(cfg.replace(optimizer="adam"), p)
+    adamw = make_optimizer(cfg.replace(optimizer="adamw"), p, lr=0.5)
+    assert type(adam) is torch.optim.Adam and adam.defaults["lr"] == cfg.resolved_lr()
+    assert type(adamw) is torch.optim.AdamW and adamw.defaults["lr"] == 0.5
+    assert adamw.defaults["weight_decay"] == 0.01 and not adamw.defaults.get("fused")
+
+
+def test_precision_and_layout_choices():
+    cfg = make_config("smoke")
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert uses_bf16(cuda, cfg) is cfg.amp and uses_channels_last(cuda, cfg)
+    assert not uses_bf16(cpu, cfg.replace(cpu_amp=True, amp=False))
+    assert uses_channels_last(cpu, cfg.replace(cpu_amp=True, amp=True))
