@@ -227,7 +227,8 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
     for name, rs in runs.items():
         table.rows.append(summarise(name, rs, probe_seeds, which, **probe))
     if raw_pixels:
-        res = raw or raw_pixel_baseline(base, probe_seeds, **probe)
+        first = next((rs[0] for rs in runs.values() if rs), None)  # same data as base: holds the cached result
+        res = raw or raw_pixel_baseline(base, probe_seeds, run=first, **probe)
         table.rows.append({"condition": "raw pixels", "accuracy_mean": res["accuracy_mean"],
                            "accuracy_std": res["accuracy_std"], "knn": res.get("knn_accuracy"),
                            "epochs": 0, "wall_time_s": 0.0})
@@ -254,7 +255,8 @@ def _train_and_probe_with_one_bar(base, conditions, seeds, probe_seeds, which, p
                 bar.update(1)
         if raw_pixels:
             bar.set_postfix_str("raw pixels")
-            raw = raw_pixel_baseline(base, probe_seeds, **probe)
+            first = next((rs[0] for rs in out.values() if rs), None)
+            raw = raw_pixel_baseline(base, probe_seeds, run=first, **probe)
             bar.update(1)
     return out, raw
 

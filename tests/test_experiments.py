@@ -12,7 +12,7 @@ from focusmim.notebook import load_tables, setup
 from focusmim.runs import RunStore
 
 
-def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path):
+def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path, monkeypatch):
     table = compare(tiny_cfg, {"patches": dict(masker="random_patches"), "ae": dict(masker="none")},
                     seeds=(0, 1), probe_seeds=(0,), raw_pixels=True, store=RunStore(tmp_path), progress=False)
     names = [r["condition"] for r in table.rows]
@@ -23,6 +23,13 @@ def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path):
     assert table.meta["dataset"] == "synthetic" and table.meta["seeds"] == [0, 1]
     md = table.to_markdown()
     assert "| patches |" in md and "%" in md
+    # the raw-pixel probe is cached in the first run's folder and read back (not probed again) next time
+    first = RunStore(tmp_path).get(tiny_cfg.replace(seed=0, masker="random_patches"))
+    assert len(list(first.dir.glob("raw-pixels-*.json"))) == 1
+    monkeypatch.setattr("focusmim.probe.probe_features", lambda *a, **k: pytest.fail("raw pixels probed again"))
+    again = compare(tiny_cfg, {"patches": dict(masker="random_patches")}, seeds=(0,), probe_seeds=(0,),
+                    raw_pixels=True, store=RunStore(tmp_path), progress=False)
+    assert again.row("raw pixels")["accuracy_mean"] == table.row("raw pixels")["accuracy_mean"]
 
 
 def test_table_roundtrip(tmp_path):
