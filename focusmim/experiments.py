@@ -141,7 +141,8 @@ class Table:
         # headers read as words (and wrap in a narrow column): "wall_time_s" -> "wall time s"
         frame = pd.DataFrame([[_fmt(r, c) for c in columns] for r in self.rows],
                              columns=[c.replace("_", " ") for c in columns])
-        styler = frame.style.hide(axis="index")
+        # a percentage never breaks before its "%" sign when a long condition name squeezes its column
+        styler = frame.style.hide(axis="index").map(lambda v: "white-space: nowrap" if v.endswith("%") else "")
         return styler.set_caption(self.title) if self.title else styler
 
     def _repr_html_(self) -> str:
@@ -173,7 +174,7 @@ def _fmt(row: dict, col: str) -> str:
     v = row.get(col)
     if v is None:
         return ""
-    if col == "knn":
+    if col in ("knn", "finetune"):  # accuracies stored as fractions
         return f"{100 * v:.1f} %"
     if isinstance(v, float):
         return f"{v:.3g}"

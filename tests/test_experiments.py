@@ -134,3 +134,7 @@ def test_table_shows_as_an_html_table():
     assert "50.0 ± 10.0 %" in html and "25.0 %" in html and "|" not in html
     assert "<table" in t._repr_html_() and ">accuracy<" in t._repr_html_()
     assert ">accuracy mean<" in t.show(["condition", "accuracy_mean"]).to_html()  # headers read as words
+    assert html.count("white-space: nowrap") == 1  # one style rule shared by the percentage cells only
+    assert "nowrap" not in t.show(["condition"]).to_html()
+    ft = Table("ft", [{"condition": "a", "finetune": 0.422}]).show(["condition", "finetune"]).to_html()
+    assert "42.2 %" in ft  # fine-tuning accuracy reads as a percentage like the probe's
