@@ -146,7 +146,8 @@ class Table:
         # headers read as words (and wrap in a narrow column): "wall_time_s" -> "wall time s"
         frame = pd.DataFrame([[_fmt(r, c) for c in columns] for r in self.rows],
                              columns=[c.replace("_", " ") for c in columns])
-        styler = frame.style.hide(axis="index")
+        # a percentage never breaks before its "%" sign when a long condition name squeezes its column
+        styler = frame.style.hide(axis="index").map(lambda v: "white-space: nowrap" if v.endswith("%") else "")
         return styler.set_caption(self.title) if self.title else styler
 
     def _repr_html_(self) -> str:
@@ -178,7 +179,7 @@ def _fmt(row: dict, col: str) -> str:
     v = row.get(col)
     if v is None:
         return ""
-    if col == "knn":
+    if col in ("knn", "finetune"):  # accuracies stored as fractions
         return f"{100 * v:.1f} %"
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -233,7 +234,8 @@ def compare(base: Config, conditions: Mapping[str, Mapping[str, Any]], *, seeds:
     for name, rs in runs.items():
         table.rows.append(summarise(name, rs, probe_seeds, which, **probe))
     if raw_pixels:
-        res = raw or raw_pixel_baseline(base, probe_seeds, **probe)
+        first = next((rs[0] for rs in runs.values() if rs), None)  # same data as base: holds the cached result
+        res = raw or raw_pixel_baseline(base, probe_seeds, run=first, **probe)
         table.rows.append({"condition": "raw pixels", "accuracy_mean": res["accuracy_mean"],
                            "accuracy_std": res["accuracy_std"], "knn": res.get("knn_accuracy"),
                            "epochs": 0, "wall_time_s": 0.0})
@@ -260,7 +262,8 @@ def _train_and_probe_with_one_bar(base, conditions, seeds, probe_seeds, which, p
                 bar.update(1)
         if raw_pixels:
             bar.set_postfix_str("raw pixels")
-            raw = raw_pixel_baseline(base, probe_seeds, **probe)
+            first = next((rs[0] for rs in out.values() if rs), None)
+            raw = raw_pixel_baseline(base, probe_seeds, run=first, **probe)
             bar.update(1)
     return out, raw
 

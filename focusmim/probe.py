@@ -291,9 +291,18 @@ def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, devic
 
 
 def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: str | None = None,
-                       knn: bool = True, **probe_kwargs) -> dict:
-    """The linear probe on raw pixels (the paper's lower reference line)."""
+                       knn: bool = True, run=None, **probe_kwargs) -> dict:
+    """The linear probe on raw pixels (the paper's lower reference line).
+
+    With ``run`` (a stored run pretrained on the same data as ``cfg``) the result is
+    cached in its folder as ``raw-pixels-<hash>.json`` (hash of seeds and probe
+    settings), so a chapter rendered from the run store does not probe 3,072-dim
+    pixels again."""
     from focusmim.data import load_for_config
+
+    if run is not None:
+        name = "raw-pixels-" + _cache_name("raw", seeds, {"knn": knn, **probe_kwargs})[len("probe-"):]
+        return run.cached_json(name, lambda: raw_pixel_baseline(cfg, seeds, device=device, knn=knn, **probe_kwargs))
 
     device = torch.device(device or resolve_device(cfg.device))
     train = load_for_config(cfg.replace(foreground="none"), "train")

@@ -137,6 +137,12 @@ def test_foreground_gallery_is_not_washed_out_after_a_json_round_trip():
     assert "blank" in " ".join(image_panel_problems(blank))
 
 
+def _metrics(epochs: int) -> dict:
+    """A finished run's metrics (valid for the store's checks) with ``epochs`` epochs of 10 s at 10 images/s."""
+    return {"finished": True, "images_per_s": [10.0] * epochs, "epoch_time": [10.0] * epochs,
+            "loss": [0.1] * epochs, "epochs_done": epochs}
+
+
 def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
     from focusmim.runs import RunStore
 
@@ -150,14 +156,14 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
     store = RunStore(tmp_path)
     cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
     short = store.open(cfg)
-    short.save_json("metrics.json", {"finished": True, "loss": [0.1], "images_per_s": [10.0], "epoch_time": [10.0]})
+    short.save_json("metrics.json", _metrics(1))
     assert ch05.training_steps(short) == 10 and ch05.longer_trained(short, store) is None
     longer = store.open(cfg.replace(foreground="none", epochs=5))  # same masker and data, more steps
-    longer.save_json("metrics.json", {"finished": True, "loss": [0.1] * 5, "images_per_s": [10.0] * 5, "epoch_time": [10.0] * 5})
+    longer.save_json("metrics.json", _metrics(5))
     recon = {"reconstruction": smooth.tolist(), "target": smooth.tolist()}
     longer.save_json("reconstructions-n2-s0.json", recon)
     other = store.open(cfg.replace(masker="random_patches", epochs=9))  # another masker never counts
-    other.save_json("metrics.json", {"finished": True, "loss": [0.1] * 9, "images_per_s": [10.0] * 9, "epoch_time": [10.0] * 9})
+    other.save_json("metrics.json", _metrics(9))
     other.save_json("reconstructions-n2-s0.json", recon)
     key, steps, got = ch05.longer_trained(short, store)
     assert key == longer.dir.name and steps == 50 and got == recon

@@ -45,6 +45,15 @@ def test_snapshots_and_fixed_mask_affinity():
     assert abs(patches["affinity"][0] - 1) < 0.15
 
 
+def test_fixed_mask_affinity_is_cached_in_a_run(tmp_path, monkeypatch):
+    cfg = _nb("07_learned_masks").base
+    run = RunStore(tmp_path).open(cfg)
+    first = ch07.fixed_mask_affinity(cfg, "masked_periphery", run=run)
+    assert len(list(run.dir.glob("fixed-affinity-masked_periphery-*.json"))) == 1
+    monkeypatch.setattr(ch07, "_object_test", lambda *a, **k: pytest.fail("test maps loaded again"))
+    assert ch07.fixed_mask_affinity(cfg, "masked_periphery", run=run) == first
+
+
 @pytest.mark.slow
 def test_chapter_07_tiny(tmp_path):
     nb = _nb("07_learned_masks", n_masks=2, single=True, n_snapshots=2)

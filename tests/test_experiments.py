@@ -12,7 +12,7 @@ from focusmim.notebook import load_tables, setup
 from focusmim.runs import RunStore
 
 
-def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path):
+def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path, monkeypatch):
     table = compare(tiny_cfg, {"patches": dict(masker="random_patches"), "ae": dict(masker="none")},
                     seeds=(0, 1), probe_seeds=(0,), raw_pixels=True, store=RunStore(tmp_path), progress=False)
     names = [r["condition"] for r in table.rows]
@@ -30,6 +30,13 @@ def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path):
     store = RunStore(tmp_path)
     again = compare(tiny_cfg, {"ae": dict(masker="none")}, seeds=(0,), probe_seeds=(0,), store=store, progress=False)
     assert again.runs["ae"][0].dir == table.runs["ae"][0].dir  # reused, not retrained
+    # the raw-pixel probe is cached in the first run's folder and read back (not probed again) next time
+    first = RunStore(tmp_path).get(tiny_cfg.replace(seed=0, masker="random_patches"))
+    assert len(list(first.dir.glob("raw-pixels-*.json"))) == 1
+    monkeypatch.setattr("focusmim.probe.probe_features", lambda *a, **k: pytest.fail("raw pixels probed again"))
+    again = compare(tiny_cfg, {"patches": dict(masker="random_patches")}, seeds=(0,), probe_seeds=(0,),
+                    raw_pixels=True, store=RunStore(tmp_path), progress=False)
+    assert again.row("raw pixels")["accuracy_mean"] == table.row("raw pixels")["accuracy_mean"]
 
 
 def test_table_roundtrip(tmp_path):
@@ -134,3 +141,7 @@ def test_table_shows_as_an_html_table():
     assert "50.0 ± 10.0 %" in html and "25.0 %" in html and "|" not in html
     assert "<table" in t._repr_html_() and ">accuracy<" in t._repr_html_()
     assert ">accuracy mean<" in t.show(["condition", "accuracy_mean"]).to_html()  # headers read as words
+    assert html.count("white-space: nowrap") == 1  # one style rule shared by the percentage cells only
+    assert "nowrap" not in t.show(["condition"]).to_html()
+    ft = Table("ft", [{"condition": "a", "finetune": 0.422}]).show(["condition", "finetune"]).to_html()
+    assert "42.2 %" in ft  # fine-tuning accuracy reads as a percentage like the probe's

@@ -121,8 +121,15 @@ def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
 
 
 @torch.no_grad()
-def fixed_mask_affinity(cfg, masker: str, seed: int = 0) -> dict | None:
-    """Object affinity of a fixed masker's loss region on the test images (reference values)."""
+def fixed_mask_affinity(cfg, masker: str, seed: int = 0, run: Run | None = None) -> dict | None:
+    """Object affinity of a fixed masker's loss region on the test images (reference values).
+
+    With ``run`` (a stored run on the same data as ``cfg``) the result is cached in its
+    folder, so a chapter rendered from the store needs no foreground maps of the test
+    images (rembg on :data:`AFFINITY_N` CIFAR-10 images takes minutes on a CPU)."""
+    if run is not None:
+        return run.cached_json(f"fixed-affinity-{masker}-s{seed}-n{AFFINITY_N}.json",
+                               lambda: fixed_mask_affinity(cfg, masker, seed))
     data = _object_test(cfg)
     x = data.images.float() / 255
     out = masking.build(masker)(x, torch.Generator().manual_seed(seed))
@@ -170,7 +177,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
                              "over_epochs": [g["affinity"][str(e)]["max_affinity"] for e in g["epochs"]],
                              "epochs": g["epochs"]})
     for name, m in (("random patches", "random_patches"), ("masked periphery", "masked_periphery")):
-        r = fixed_mask_affinity(nb.base, m)
+        r = fixed_mask_affinity(nb.base, m, run=next(iter(runs.values()))[0])  # same test images: caches it
         if r is not None:
             aff.rows.append({"condition": name, "max_affinity": r["affinity"][0], "affinity": r["affinity"][:1],
                              "area": r["area"][:1], "coverage": r["coverage"][:1]})
