@@ -182,6 +182,12 @@ def _run(args) -> int:
     if args.dry_run:
         print("dry run: nothing trained")
         return 0
+    from focusmim.runs import RunStore
+
+    store = RunStore()
+    for c in planner.configs:  # a read-only or full store is named before any work (stored runs only need reading)
+        if store.get(c) is None:
+            store.check_writable(c)
     out = Path(args.out) if args.out else default_root() / "main" / preset
     print(f"preset {preset}: {base.describe()}")
     print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seed{'s' * (len(seeds) != 1)} {list(seeds)}, "

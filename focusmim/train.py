@@ -178,6 +178,7 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         return done
     if _COLLECTING.get():
         raise RunsPending([cfg])
+    store.check_writable(cfg)  # a read-only or full disk is named before the lock and the data
     with store.lock(cfg):
         done = store.get(cfg)  # another worker may have finished it while we waited
         if done is not None:
@@ -191,8 +192,6 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
     """The training loop of :func:`pretrain` (on every rank; only rank 0 writes)."""
     main, ws = distributed.is_main(), distributed.world_size()
     device = distributed.device_for(torch.device(resolve_device(cfg.device)))
-    if main:
-        store.check_writable(cfg)  # a read-only or full disk is named before the data loads
     data = load_for_config(cfg, "unlabeled")  # raises clear errors before any training
     held = load_for_config(cfg.replace(foreground="none"), "test").images[:HELD_OUT]
     run = store.open(cfg) if main else Run(store.path(cfg), cfg)  # only rank 0 writes
