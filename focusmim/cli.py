@@ -81,7 +81,7 @@ def _main(argv: list[str]) -> int:
                      help="any other Config field, e.g. --set weight_decay=0.05 --set crop_scale=[0.2,1] "
                           "(VALUE is read as JSON, else taken as a string); repeatable")
     run.add_argument("--seeds", type=_count, nargs="+", default=None,
-                     help="pretraining seeds (default: the preset's main job, config.MAIN_JOB; 0 1 2 at smoke)")
+                     help="pretraining seeds (default: the preset's main job, presets.MAIN_JOB; 0 1 2 at smoke)")
     run.add_argument("--probe-seeds", type=_count, nargs="+", default=None)
     run.add_argument("--out", default=None, help="folder for the chart (PNG) and numbers (JSON) "
                      "(default: <run store>/main/<preset>, not tracked by git)")

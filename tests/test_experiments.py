@@ -125,7 +125,7 @@ def test_cli_main_job_prints_a_table(capsys, tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["meta"]["chance"] == 0.1 and [r["condition"] for r in saved["rows"]] == ["plain autoencoder",
                                                                                           "raw pixels"]
-    assert saved["meta"]["probe"] == {"lr": 1e-3} and saved["meta"]["n_unlabeled"] == 1000  # config.MAIN_JOB
+    assert saved["meta"]["probe"] == {"lr": 1e-3} and saved["meta"]["n_unlabeled"] == 1000  # presets.MAIN_JOB
 
 
 def test_cli_rejects_bad_values_before_work(capsys):
