@@ -81,8 +81,8 @@ def test_imagefolder_plan_states_real_counts_and_resize(tmp_path, fast_timing):
 
 
 def _stored() -> set:
-    root = RunStore().root
-    return set(root.iterdir()) if root.exists() else set()
+    """The run folders in the store (not its tables/, main/ or .locks/ folders)."""
+    return {r.dir for r in RunStore().runs()}
 
 
 def test_setup_dry_run_prints_plan_and_exits_outside_a_notebook(capsys, fast_timing):
