@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from focusmim import cli
-from test_config import INVALID
+
+from tests.test_config import INVALID
 
 
 def _argv(override: dict) -> list[str]:

@@ -1,6 +1,8 @@
 """Tests for focusmim.io: the package's one atomic writer."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -42,3 +44,26 @@ def test_atomic_write_rejects_bad_arguments(kw, match):
         atomic_write(**kw)
     with pytest.raises(ValueError, match="text must be a str"):
         atomic_write_text(b"bytes", "x.txt")
+
+
+# moved from tests/test_data.py
+def test_atomic_save_and_write_text(tmp_path):
+    p = atomic_save({"a": torch.arange(4)}, tmp_path / "sub" / "x.pt")
+    assert torch.load(p)["a"].tolist() == [0, 1, 2, 3]
+    t = atomic_write_text("hi\n", tmp_path / "t.txt")
+    assert t.read_text() == "hi\n"
+    assert sorted(os.listdir(tmp_path)) == ["sub", "t.txt"]
+
+
+def test_atomic_save_leaves_old_file_on_failure(tmp_path):
+    target = atomic_write_text("old", tmp_path / "f.txt")
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError):
+        atomic_save(Boom(), target)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+    with pytest.raises(ValueError, match="text"):
+        atomic_write_text(b"bytes", tmp_path / "g.txt")

@@ -6,7 +6,8 @@ import pytest
 
 from focusmim.config import ConfigError
 from focusmim.notebook import check_injected_parameters, setup
-from test_config import INVALID
+
+from tests.test_config import INVALID
 
 PARAMS = "# Parameters (papermill: -p NAME VALUE)\npreset = None\nepochs = None\nseeds = None\n"
 

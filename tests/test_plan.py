@@ -71,7 +71,7 @@ def test_step_seconds_measures_once_per_shape(tiny_cfg, monkeypatch):
 
 
 def test_imagefolder_plan_states_real_counts_and_resize(tmp_path, fast_timing):
-    from test_imagefolder import make_tree
+    from tests.data.datatools import make_tree
 
     root = make_tree(tmp_path / "own", n_train=5, n_test=2)
     cfg = make_config("smoke", dataset="imagefolder", data_root=str(root))
@@ -97,7 +97,7 @@ def test_setup_dry_run_prints_plan_and_exits_outside_a_notebook(capsys, fast_tim
 
 def test_cli_run_and_precompute_dry_run(tmp_path, capsys, fast_timing):
     from focusmim.cli import main
-    from test_imagefolder import make_tree
+    from tests.data.datatools import make_tree
 
     root = make_tree(tmp_path / "own")
     before = _stored()
@@ -115,7 +115,7 @@ def test_cli_run_and_precompute_dry_run(tmp_path, capsys, fast_timing):
 def test_cli_run_trains_own_images(tmp_path, capsys):
     """The whole path on a small generated tree: plan, training, probe, table."""
     from focusmim.cli import main
-    from test_imagefolder import make_tree
+    from tests.data.datatools import make_tree
 
     root = make_tree(tmp_path / "own", classes=("a", "b"), n_train=10, n_test=4)
     assert main(["run", "--preset", "smoke", "--dataset", "imagefolder", "--data-root", str(root), "--epochs", "1",

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
-from focusmim.probe import evaluate, features, knn_accuracy, linear_probe, probe_features, split_labeled
+from focusmim import models
+from focusmim.probe import evaluate, features, finetune, knn_accuracy, linear_probe, probe_features, split_labeled
 from focusmim.runs import RunStore
 from focusmim.train import pretrain
 
@@ -77,3 +79,19 @@ def test_heads_fitted_together_equal_heads_fitted_one_by_one():
         assert alone["epochs"] == together[s]["epochs"]
         assert alone["accuracy"] == together[s]["accuracy"]
         assert abs(alone["val_loss"] - together[s]["val_loss"]) < 1e-5
+
+
+# moved from tests/test_adios.py
+def test_finetune_learns_a_trivial_task_and_validates():
+    y = torch.arange(48) % 2
+    x = (y.view(-1, 1, 1, 1) * 200 + 20).expand(48, 3, 16, 16).to(torch.uint8).clone()
+    torch.manual_seed(0)
+    model = models.build("autoencoder", width=0.25)
+    before = [p.detach().clone() for p in model.parameters()]
+    res = finetune(model, x[:32], y[:32], x[32:40], y[32:40], x[40:], y[40:], lr=1e-3, max_epochs=5, patience=5)
+    assert res["accuracy"] == 1.0 and 1 <= res["best_epoch"] <= res["epochs"] <= 5
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the input model is untouched
+    with pytest.raises(ValueError, match="lr"):
+        finetune(model, x, y, x, y, x, y, lr=0)
+    with pytest.raises(ValueError, match="train_images"):
+        finetune(model, x.float(), y, x, y, x, y)

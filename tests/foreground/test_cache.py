@@ -7,7 +7,7 @@ import torch
 
 from focusmim import foreground as S
 
-from fgtools import CountingPredict, random_images
+from tests.foreground.fgtools import CountingPredict, random_images
 
 
 def test_cache_resumes_after_interruption(tmp_path):

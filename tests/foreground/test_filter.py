@@ -7,7 +7,7 @@ import torch
 
 from focusmim import foreground as S
 
-from fgtools import maps_with_counts
+from tests.foreground.fgtools import maps_with_counts
 
 
 def test_keep_mask_boundary_at_96px():

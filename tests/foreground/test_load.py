@@ -8,7 +8,7 @@ import torch
 
 from focusmim import foreground as S
 
-from fgtools import CountingPredict
+from tests.foreground.fgtools import CountingPredict
 
 
 def _imageset(n=6, size=32):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import need_external
-from fgtools import SHARED_MODELS, CountingPredict, random_images
-
 from focusmim import foreground as S
+
+from tests.conftest import need_external
+from tests.foreground.fgtools import SHARED_MODELS, CountingPredict, random_images
 
 
 def test_foreground_maps_without_cache_batches_everything():
@@ -26,7 +26,6 @@ def test_foreground_maps_without_cache_batches_everything():
     assert fg.dtype == torch.uint8 and fg.shape == (10, 1, 16, 16)
     assert torch.equal(fg, x[:, :1])
     assert [r[0] for r in p.rows] == [4, 4, 2]
-
 
 
 @pytest.mark.parametrize(
@@ -89,7 +88,6 @@ def test_u2net_home_defaults_to_shared_models(monkeypatch):
 def test_session_rejects_bad_workers():
     with pytest.raises(ValueError, match="workers"):
         S.session(workers=-2)
-
 
 
 # ------------------------------------------------- the real u2netp (shared)

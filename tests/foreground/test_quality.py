@@ -56,3 +56,23 @@ def test_segmentation_quality_reports_missing_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("U2NET_HOME", str(tmp_path))
     r = S.segmentation_quality(2, image_size=32)
     assert r["available"] is False and "u2netp" in r["reason"]
+
+
+# moved from tests/test_chapters_04_05.py
+def test_segmentation_quality_with_a_stand_in_predictor():
+    perfect = foreground.segmentation_quality(4, image_size=32, predict=_gt_predictor())
+    assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
+    assert perfect["filter_rembg"]["n"] == 4
+    empty = foreground.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
+    assert empty["iou_mean"] == pytest.approx(0.0) and empty["filter_rembg"]["dropped"] == 4
+    assert len(plots.segmentation_gallery(perfect, n=3).axes) == 9
+    with pytest.raises(ValueError, match="n="):
+        foreground.segmentation_quality(0)
+
+
+def _gt_predictor():
+    """A 'predictor' returning the synthetic ground truth for the images it gets."""
+    from focusmim import data
+
+    ds = data.load("synthetic", "test", image_size=32, n=4, seed=0)
+    return lambda x: ds.foreground[: len(x)].clone()

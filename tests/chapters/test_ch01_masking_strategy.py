@@ -1,58 +1,15 @@
-"""Chapters 1-3 at a tiny budget: tables, reuse of runs across chapters, cached evaluations."""
+"""Tests for focusmim.chapters.ch01_masking_strategy at a tiny budget: conditions, tables, reconstructions."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from focusmim import chapters
 from focusmim.chapters import ch01_masking_strategy as ch01
-from focusmim.chapters import ch02_decorrelation as ch02
-from focusmim.chapters import ch03_augmentation as ch03
-from focusmim.notebook import setup
 from focusmim.paper import PAPER_ACCURACY
 from focusmim.plots import masking as pm
-from focusmim.runs import RunStore
 
-TINY = dict(epochs=1, n_unlabeled=32, n_labeled=40, n_test=32, batch_size=32, width=0.25)
-
-
-def _nb(name, **params):
-    return setup(name, preset="smoke", seeds=(0,), probe_seeds=(0,), notebook_params=params, **TINY)
-
-
-FULL01, FULL03 = dict(ch01.STRATEGIES), dict(ch03.CONDITIONS)  # before the fixture below patches them
-# a subset of each chapter's conditions keeps the file fast; the full lists are checked by name below
-FEW = ["random patches", "masked periphery", "plain autoencoder"]
-FEW3 = ["random patches", "random patches, no crop", "masked periphery", "fixed random patches"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _few_conditions():
-    with pytest.MonkeyPatch.context() as mp:
-        few = {k: ch01.STRATEGIES[k] for k in FEW}
-        mp.setattr(ch01, "STRATEGIES", few)
-        mp.setattr(ch02, "STRATEGIES", few)
-        mp.setattr(ch03, "CONDITIONS", {k: ch03.CONDITIONS[k] for k in FEW3})
-        yield
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return RunStore(tmp_path_factory.mktemp("runs"))
-
-
-@pytest.fixture(scope="module")
-def res01(store):
-    return chapters.compute("01_masking_strategy", _nb("01_masking_strategy", ratios=(0.8,)), store=store)
-
-
-def test_registered():
-    names = chapters.REGISTRY.names()
-    for n in ("01_masking_strategy", "02_decorrelation", "03_augmentation"):
-        assert n in names
+from tests.chapters.conftest import FEW, FULL01, FULL03, tiny_notebook as _nb
 
 
 def test_condition_names_match_paper():
@@ -135,48 +92,3 @@ def test_examples_fall_back_to_an_older_cache_only_without_weights(store, res01)
         (run.dir / "best.pt.away").rename(run.checkpoint_path("best"))
         if last_away is not None:
             last_away.rename(run.checkpoint_path("last"))
-
-
-def test_chapter2_reuses_runs_and_caches(store, res01):
-    nb = _nb("02_decorrelation")
-    before = {r.dir.name for r in store.runs()}
-    res = chapters.compute("02_decorrelation", nb, store=store)
-    assert {r.dir.name for r in store.runs()} == before  # nothing retrained
-    t = res["table"]
-    assert [r["condition"] for r in t.rows] == FEW
-    for r in t.rows:
-        assert r["n"] == TINY["n_test"] and r["d"] > 0
-        assert math.isfinite(r["decorrelation_mean"]) and r["decorrelation_mean"] >= 0
-        assert 0 <= r["population_sparsity_mean"] <= 1
-    for name, curves in res["curves"].items():
-        assert len(curves) == 1 and len(curves[0]) == TINY["epochs"]
-    run = res["runs"]["random patches"][0]
-    cached = run.load_json(f"latent-stats-n{TINY['n_test']}.json")
-    assert cached["decorrelation"] == pytest.approx(t.row("random patches")["decorrelation_mean"])
-
-
-def test_latent_stats_detects_correlation():
-    g = torch.Generator().manual_seed(0)
-    z = torch.relu(torch.randn(128, 32, generator=g))
-    indep = ch02.latent_stats(z)["decorrelation"]
-    dup = ch02.latent_stats(torch.cat([z, z, z], 1))["decorrelation"]
-    assert dup > indep + 1
-    with pytest.raises(ValueError, match="z must"):
-        ch02.latent_stats(torch.zeros(1, 4))
-
-
-def test_chapter3_conditions(store, res01):
-    res = chapters.compute("03_augmentation", _nb("03_augmentation"), store=store)
-    t = res["table"]
-    assert [r["condition"] for r in t.rows] == FEW3
-    assert t.row("random patches, no crop")["crop"] is False and t.row("random patches")["crop"] is True
-    assert t.row("fixed random patches")["fixed"] is True and t.row("random patches")["fixed"] is False
-    # crop-on runs are chapter 1's; fixed masks are a different run
-    assert t.row("random patches")["run_keys"] == res01["table"].row("random patches")["run_keys"]
-    assert t.row("fixed random patches")["run_keys"] != t.row("random patches")["run_keys"]
-    assert res["crop"]["groups"] == ch03.CROP_GROUPS
-    m, s = res["crop"]["series"]["no crop"]
-    assert m[0] == t.row("random patches, no crop")["accuracy_mean"]
-    assert m[1] is None  # not run in this subset
-    assert res["fixed"]["series"]["crop"][0] == [t.row("random patches")["accuracy_mean"],
-                                                 t.row("fixed random patches")["accuracy_mean"]]

@@ -1,38 +1,19 @@
-"""Chapters 6 (ConvNeXt) and 7 (ADIOS) at a tiny budget, and their figures."""
+"""Tests for focusmim.chapters.ch07_learned_masks: snapshots, mask-object affinity and the chapter at a tiny budget."""
 from __future__ import annotations
+
+from functools import partial
 
 import pytest
 import torch
 
 from focusmim import chapters
-from focusmim.chapters import ch06_architectures as ch06
 from focusmim.chapters import ch07_learned_masks as ch07
-from focusmim.experiments import Table
-from focusmim.notebook import setup
-from focusmim.plots.learned import affinity_figure, architecture_figure, colour_masks, mask_gallery_figure
+from focusmim.plots.learned import affinity_figure, mask_gallery_figure
 from focusmim.runs import RunStore
 
-TINY = dict(epochs=2, n_unlabeled=32, n_labeled=40, n_test=32, batch_size=32, width=0.25)
+from tests.chapters.conftest import tiny_notebook
 
-
-def _nb(name, **params):
-    return setup(name, preset="smoke", seeds=(0,), probe_seeds=(0,), notebook_params=params, **TINY)
-
-
-def test_registered():
-    assert {"06_architectures", "07_learned_masks"} <= set(chapters.REGISTRY.names())
-
-
-def test_grid_mapping_and_warmup():
-    assert ch06.grid_mapping(224) == {"image_size": 224, "final_map": 7, "encoder_patch_px": 32,
-                                      "mask_cell_px": 32.0, "masked_fraction": pytest.approx(40 / 49)}
-    assert ch06.grid_mapping(96)["final_map"] == 3
-    assert ch06.warmup_for(370) == 20 and ch06.warmup_for(100) == 5 and ch06.warmup_for(1) == 0
-    with pytest.raises(ValueError, match="image_size"):
-        ch06.grid_mapping(8)
-    cfg = ch06.convnext_base(_nb("06_architectures").base, 5e-4)
-    assert (cfg.model, cfg.optimizer, cfg.weight_decay, cfg.schedule, cfg.lr, cfg.flip) == (
-        "convnext_fcmae", "adamw", 0.05, "cosine", 5e-4, True)
+_nb = partial(tiny_notebook, epochs=2)  # chapters 6 and 7 train two epochs
 
 
 def test_snapshots_and_fixed_mask_affinity():
@@ -67,32 +48,6 @@ def test_chapter_07_tiny(tmp_path):
     rows = {r["condition"]: r for r in res["affinity"].rows}
     assert set(ch07.ADIOS_CONDITIONS) <= set(rows) and "random patches" in rows
     assert mask_gallery_figure(g).axes and affinity_figure(res["affinity"]).axes
-
-
-@pytest.mark.slow
-def test_chapter_06_tiny(tmp_path, monkeypatch):
-    monkeypatch.setitem(ch06.FINETUNE_DEFAULTS, "smoke", dict(max_epochs=1, patience=1, lr=1e-4))
-    nb = _nb("06_architectures", lrs=(1.5e-3,))
-    res = chapters.compute("06_architectures", nb, store=RunStore(tmp_path))
-    assert [r["strategy"] for r in res["table"].rows] == list(ch06.CONDITIONS)
-    for r in res["table"].rows:
-        assert 0 <= r["accuracy_mean"] <= 1 and 0 <= r["finetune"] <= 1 and r["lr"] == 1.5e-3
-    assert set(res["best"]) == set(ch06.CONDITIONS)
-    ae = [{"condition": "random patches", "accuracy_mean": 0.5, "accuracy_std": 0.01}]
-    assert len(architecture_figure(res["best"], ae, res["table"].meta).axes[0].patches) >= 4
-    with pytest.raises(ValueError, match="lrs"):
-        chapters.compute("06_architectures", _nb("06_architectures", lrs=(-1,)), store=RunStore(tmp_path))
-
-
-def test_plot_helpers_validate():
-    img = colour_masks(torch.softmax(torch.rand(3, 8, 8), 0).numpy())
-    assert img.shape == (8, 8, 3) and 0 <= img.min() and img.max() <= 1
-    with pytest.raises(ValueError, match="masks"):
-        colour_masks(torch.rand(8, 8).numpy())
-    with pytest.raises(ValueError, match="gallery"):
-        mask_gallery_figure({"epochs": []})
-    with pytest.raises(ValueError, match="max_affinity"):
-        affinity_figure(Table("t", [{"condition": "x"}]))
 
 
 def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):

@@ -1,43 +1,14 @@
-"""Tests for focusmim.models: the paper's autoencoder, ConvNeXt-FCMAE and the ADIOS UNet."""
+"""Tests for focusmim.models.autoencoder: the residual autoencoder, its blocks and memory layouts."""
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from focusmim import models
-from focusmim.models import build, count_parameters, flops
-from focusmim.models.adios_unet import default_num_blocks
+from focusmim.models import build, count_parameters
 from focusmim.models.autoencoder import ResBlock, scaled_channels
 
-
-def _rand(*shape, seed=0):
-    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-@pytest.fixture(scope="module")
-def ae():
-    torch.manual_seed(0)  # default PyTorch init draws from the global RNG; fixed for reproducible tests
-    return build("autoencoder").eval()
-
-
-# ----------------------------------------------------------------- registry
-def test_registry_lists_all_models():
-    assert {"autoencoder", "convnext_fcmae", "adios_unet"} <= set(models.available())
-
-
-def test_unknown_model_name_raises():
-    with pytest.raises(ValueError, match="allowed"):
-        build("resnet_nonexistent")
-
-
-def test_build_for_config_uses_width_and_rejects_mask_net():
-    m = models.build_for_config(SimpleNamespace(model="autoencoder", width=0.5))
-    assert m.channels == (16, 32, 64)
-    with pytest.raises(ValueError, match="model="):
-        models.build_for_config(SimpleNamespace(model="adios_unet", width=1.0))
+from tests.models.conftest import _rand
 
 
 # --------------------------------------------------------------- autoencoder
@@ -155,135 +126,6 @@ def test_bf16_autocast_cpu_is_finite():
     assert torch.isfinite(recon.float()).all() and torch.isfinite(z.float()).all()
     recon.float().mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters())
-
-
-def test_flops_match_reference(ae):
-    # FlopCounterMode counts 2 FLOPs per multiply-accumulate (FLOPs = 2 * MACs)
-    total = flops(ae, 96)
-    enc = flops(ae, 96, part="encoder")
-    assert total == pytest.approx(1.336e9, rel=0.03)
-    assert enc == pytest.approx(0.689e9, rel=0.03)
-    # cost scales with pixel count
-    assert flops(ae, 48) == pytest.approx(total / 4, rel=0.01)
-
-
-def test_flops_forward_backward_is_about_three_times_forward():
-    m = build("autoencoder", width=0.25)
-    f = flops(m, 32)
-    fb = flops(m, 32, part="forward_backward")
-    assert 2.5 * f < fb < 3.2 * f
-    assert all(p.grad is None for p in m.parameters())  # probe leaves no gradients behind
-
-
-def test_flops_bad_arguments_raise(ae):
-    with pytest.raises(ValueError, match="part"):
-        flops(ae, 32, part="everything")
-    with pytest.raises(ValueError, match="image_size"):
-        flops(ae, "big")
-
-
-# ------------------------------------------------------------ convnext_fcmae
-@pytest.fixture(scope="module")
-def cnx():
-    torch.manual_seed(5)
-    return build("convnext_fcmae", width=0.25)
-
-
-@pytest.mark.parametrize("size", [32, 64])
-def test_convnext_native_shapes(cnx, size):
-    x = _rand(2, 3, size, size)
-    recon, z = cnx(x)
-    assert recon.shape == x.shape
-    assert z.shape == (2, *cnx.latent_shape(size)) == (2, 128, size // 32, size // 32)
-    assert ((recon >= 0) & (recon <= 1)).all()
-    assert cnx.decode(z).shape == x.shape  # native: grid * 32 = input size
-
-
-def test_convnext_decoder_is_one_convnext_block(cnx):
-    from timm.models.convnext import ConvNeXtBlock
-
-    enc_blocks = sum(isinstance(m, ConvNeXtBlock) for m in cnx.encoder.modules())
-    all_blocks = sum(isinstance(m, ConvNeXtBlock) for m in cnx.modules())
-    assert enc_blocks == 12  # pico: depths (2, 2, 6, 2)
-    assert all_blocks - enc_blocks == 1
-    assert cnx.pred.out_channels == 32 * 32 * 3  # one patch of pixels per grid position
-
-
-@pytest.mark.parametrize("stem_stride,grid,size,expect", [(1, None, 32, 4), (2, None, 32, 2), (1, 7, 32, 7), (1, 7, 96, 7)])
-def test_convnext_grid_options(stem_stride, grid, size, expect):
-    torch.manual_seed(6)
-    m = build("convnext_fcmae", width=0.125, stem_stride=stem_stride, grid=grid)
-    recon, z = m(_rand(1, 3, size, size))
-    assert z.shape[-2:] == (expect, expect)
-    assert m.latent_shape(size) == tuple(z.shape[1:])
-    assert recon.shape == (1, 3, size, size)
-
-
-def test_convnext_backward_reaches_encoder_and_decoder(cnx):
-    cnx.zero_grad(set_to_none=True)
-    recon, _ = cnx(_rand(2, 3, 32, 32))
-    ((recon - 0.5) ** 2).mean().backward()
-    assert cnx.encoder.trunk.stem[0].weight.grad.abs().sum() > 0
-    assert cnx.pred.weight.grad.abs().sum() > 0
-    assert cnx.proj.weight.grad.abs().sum() > 0
-    cnx.zero_grad(set_to_none=True)
-
-
-def test_convnext_bad_arguments_raise(cnx):
-    with pytest.raises(ValueError, match="stem_stride"):
-        build("convnext_fcmae", stem_stride=3)
-    with pytest.raises(ValueError, match="grid"):
-        build("convnext_fcmae", grid=0)
-    with pytest.raises(ValueError, match="multiples of 32"):
-        cnx(_rand(1, 3, 40, 40))
-    with pytest.raises(ValueError, match="image_size"):
-        cnx.latent_shape(40)
-
-
-# --------------------------------------------------------------- adios_unet
-def test_default_num_blocks_follows_image_size():
-    assert default_num_blocks(96) == 5
-    assert default_num_blocks(32) == 4
-    assert default_num_blocks(16) == 3
-    with pytest.raises(ValueError, match="image_size"):
-        default_num_blocks(0)
-
-
-@pytest.mark.parametrize("size,n", [(32, 4), (96, 6)])
-def test_adios_masks_partition_every_pixel(size, n):
-    torch.manual_seed(7)
-    net = build("adios_unet", n_masks=n, image_size=size, filter_start=8 if size == 96 else 16)
-    masks = net(_rand(2, 3, size, size))
-    assert masks.shape == (2, n, size, size) and masks.dtype == torch.float32
-    assert (masks >= 0).all()
-    assert torch.allclose(masks.sum(1), torch.ones(2, size, size), atol=1e-5)
-    assert sum(isinstance(m, nn.GroupNorm) and m.num_groups == 8 for m in net.modules()) == 2 * net.num_blocks
-
-
-def test_adios_masks_depend_on_image_and_gradients_flow():
-    torch.manual_seed(8)
-    net = build("adios_unet", n_masks=3, image_size=32, filter_start=8)
-    x = _rand(2, 3, 32, 32)
-    masks = net(x)
-    assert not torch.allclose(masks[0], masks[1])
-    w = torch.randn(masks.shape, generator=torch.Generator().manual_seed(1))
-    (masks * w).sum().backward()
-    grads = [p.grad for p in net.parameters()]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert net.head.weight.grad.abs().sum() > 0
-    assert net.down[0][0].weight.grad.abs().sum() > 0  # through the whole UNet
-
-
-def test_adios_bad_arguments_raise():
-    with pytest.raises(ValueError, match="n_masks"):
-        build("adios_unet", n_masks=0, image_size=32)
-    with pytest.raises(ValueError, match="filter_start"):
-        build("adios_unet", image_size=32, filter_start=12)
-    with pytest.raises(ValueError, match="multiple of 16"):
-        build("adios_unet", image_size=40, num_blocks=5)
-    net = build("adios_unet", image_size=32, filter_start=8)
-    with pytest.raises(ValueError, match="image_size"):
-        net(_rand(1, 3, 64, 64))
 
 
 @pytest.mark.parametrize("stride", [1, 2])

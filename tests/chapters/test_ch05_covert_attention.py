@@ -1,0 +1,60 @@
+"""Tests for focusmim.chapters.ch05_covert_attention: covert inputs, the lattice share, the longer-trained comparison."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+import torch
+
+from focusmim.chapters import ch05_covert_attention as ch05
+from focusmim.config import make_config
+from focusmim.plots.common import image_panel_problems
+from focusmim.plots import objects as plots
+
+
+def test_covert_inputs_show_the_object_and_hide_the_same_periphery():
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fg = torch.zeros(3, 1, 32, 32)
+    fg[0, 0, 4, 5] = fg[1, 0, 28, 27] = fg[2, 0, 16, 16] = 1.0
+    plain, cov = ch05.covert_inputs(x, fg)
+    assert cov.visible[0, 0, 4, 5] and cov.visible[1, 0, 28, 27]
+    assert not plain.visible[0, 0, 4, 5] and not plain.visible[1, 0, 28, 27]
+    assert (cov.visible | ~plain.visible).all()  # the second disc only adds visible pixels
+    shown = cov.visible & ~plain.visible
+    assert torch.equal(cov.inputs.masked_select(shown.expand_as(x)), x.masked_select(shown.expand_as(x)))
+    assert torch.equal(cov.visible[2], plain.visible[2])  # object at the fixation: nothing new
+
+
+def _metrics(epochs: int) -> dict:
+    """A finished run's metrics (valid for the store's checks) with ``epochs`` epochs of 10 s at 10 images/s."""
+    return {"finished": True, "images_per_s": [10.0] * epochs, "epoch_time": [10.0] * epochs,
+            "loss": [0.1] * epochs, "epochs_done": epochs}
+
+
+def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
+    from focusmim.runs import RunStore
+
+    lattice = np.full((2, 3, 8, 8), 100, np.uint8)
+    lattice[..., ::2, ::2] = 200  # what an untrained 1x1 stride-2 transposed skip leaves
+    smooth = np.tile(np.linspace(0, 255, 8).astype(np.uint8), (2, 3, 8, 1))
+    assert ch05.lattice_share(lattice) > 0.99 and ch05.lattice_share(smooth) < 0.1
+    assert ch05.lattice_share(lattice.tolist()) == ch05.lattice_share(lattice)  # JSON lists read the same
+    with pytest.raises(ValueError, match="images has shape"):
+        ch05.lattice_share(np.zeros((3, 7, 7)))
+    store = RunStore(tmp_path)
+    cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
+    short = store.open(cfg)
+    short.save_json("metrics.json", _metrics(1))
+    assert ch05.training_steps(short) == 10 and ch05.longer_trained(short, store) is None
+    longer = store.open(cfg.replace(foreground="none", epochs=5))  # same masker and data, more steps
+    longer.save_json("metrics.json", _metrics(5))
+    recon = {"reconstruction": smooth.tolist(), "target": smooth.tolist()}
+    longer.save_json("reconstructions-n2-s0.json", recon)
+    other = store.open(cfg.replace(masker="random_patches", epochs=9))  # another masker never counts
+    other.save_json("metrics.json", _metrics(9))
+    other.save_json("reconstructions-n2-s0.json", recon)
+    key, steps, got = ch05.longer_trained(short, store)
+    assert key == longer.dir.name and steps == 50 and got == recon
+    fig = plots.lattice_comparison({"plain_recon": lattice, "target": smooth}, (key, steps, got), n=2)
+    assert len(fig.axes) == 8 and image_panel_problems(fig) == []
