@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from focusmim import foreground as S
+from focusmim.plots import objects as plots
 
 
 def test_iou_values():
@@ -60,14 +61,14 @@ def test_segmentation_quality_reports_missing_weights(monkeypatch, tmp_path):
 
 # moved from tests/test_chapters_04_05.py
 def test_segmentation_quality_with_a_stand_in_predictor():
-    perfect = foreground.segmentation_quality(4, image_size=32, predict=_gt_predictor())
+    perfect = S.segmentation_quality(4, image_size=32, predict=_gt_predictor())
     assert perfect["available"] and perfect["iou_mean"] == pytest.approx(1.0)
     assert perfect["filter_rembg"]["n"] == 4
-    empty = foreground.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
+    empty = S.segmentation_quality(4, image_size=32, predict=lambda x: torch.zeros_like(x[:, :1]))
     assert empty["iou_mean"] == pytest.approx(0.0) and empty["filter_rembg"]["dropped"] == 4
     assert len(plots.segmentation_gallery(perfect, n=3).axes) == 9
     with pytest.raises(ValueError, match="n="):
-        foreground.segmentation_quality(0)
+        S.segmentation_quality(0)
 
 
 def _gt_predictor():
