@@ -57,8 +57,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 # paper's 5,000 labeled images (with 1,000, raw pixels fall from 26 % to 15 %).
 # ``seeds`` and ``probe_seeds`` are the job's, ``probe`` the probe's keyword arguments; the rest are Config fields.
 MAIN_JOB: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_unlabeled=1000, epochs=3, batch_size=32, n_labeled=5000, n_test=1000, width=0.5, lr=5e-4,
-                  seeds=(0, 1, 2), probe_seeds=(0,), probe=dict(lr=1e-3)),
+    "smoke": dict(n_unlabeled=1000, epochs=4, batch_size=16, n_labeled=5000, n_test=1000, width=0.25, lr=1e-3,
+                  seeds=(0, 1, 2), probe_seeds=(0,), probe=dict(lr=3e-3)),
     "cpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2)),
     "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4)),
     "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4)),

@@ -74,6 +74,15 @@ def _pct(v: Any) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
 
 
+def _pm(mean: float, std: float | None) -> str:
+    """``41.8 ± 0.6 %`` with no-break spaces, so a narrow table column never wraps inside the number.
+
+        >>> _pm(0.418, 0.006) == "41.8\u00a0±\u00a00.6\u00a0%"
+        True
+    """
+    return f"{100 * mean:.1f}\u00a0±\u00a0{100 * (std or 0):.1f}\u00a0%"
+
+
 def paper_comparison(table: Table) -> Table:
     """condition | ours (mean ± std) | paper (STL-10) | ours − paper, for a table's rows with an
     accuracy: a :class:`~focusmim.experiments.Table` of text cells (``.show()`` draws it as
@@ -86,7 +95,7 @@ def paper_comparison(table: Table) -> Table:
             continue
         p = PAPER_ACCURACY.get(r["condition"])
         rows.append({"condition": r["condition"],
-                     "ours": f"{_pct(r['accuracy_mean'])} ± {100 * (r.get('accuracy_std') or 0):.1f}",
+                     "ours": _pm(r["accuracy_mean"], r.get("accuracy_std")),
                      "paper (STL-10)": _pct(p),
                      "ours − paper": "" if p is None else f"{100 * (r['accuracy_mean'] - p):+.1f} points"})
     return Table(f"{table.title}: ours and the paper" if table.title else "ours and the paper", rows, dict(table.meta))
@@ -206,7 +215,7 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
                 "| condition | ours | paper (STL-10) | ours − paper | budget (dataset, size, epochs, seeds, device) |",
                 "|---|---|---|---|---|"]
         for r in rows:
-            out.append(f"| {r['condition']} | {_pct(r['ours'])} ± {100 * r['std']:.1f} | {_pct(r['paper'])} | "
+            out.append(f"| {r['condition']} | {_pm(r['ours'], r['std'])} | {_pct(r['paper'])} | "
                        f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}) |")
         if figure:
             out += ["", f"![ours against the paper's STL-10 numbers]({figure})"]
@@ -265,8 +274,8 @@ def appendix_markdown(root: str | Path | None = None) -> str:
                 if r.get("accuracy_mean") is None:
                     continue
                 p = PAPER_ACCURACY.get(r["condition"])
-                out.append(f"| {name} ({preset}) | {r['condition']} | {_pct(r['accuracy_mean'])} ± "
-                           f"{100 * (r.get('accuracy_std') or 0):.1f} | {_pct(p)} | {_budget(t.meta, r)} |")
+                out.append(f"| {name} ({preset}) | {r['condition']} | {_pm(r['accuracy_mean'], r.get('accuracy_std'))} | "
+                           f"{_pct(p)} | {_budget(t.meta, r)} |")
         out.append("")
     return "\n".join(out)
 

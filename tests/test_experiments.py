@@ -115,7 +115,7 @@ def test_smoke_tables_never_overwrite_a_real_preset(tiny_cfg, tmp_path, monkeypa
 
 def test_cli_main_job_prints_a_table(capsys, tmp_path):
     rc = main(["run", "--preset", "smoke", "--epochs", "1", "--strategies", "plain autoencoder", "--seeds", "0",
-               "--probe-seeds", "0", "--out", str(tmp_path / "out")])
+               "--probe-seeds", "0", "--set", "n_unlabeled=200", "--set", "n_labeled=500", "--set", "n_test=200", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0
     assert "| plain autoencoder |" in out and "| raw pixels |" in out and "Chance is 10.0 % (10 balanced" in out
@@ -125,7 +125,10 @@ def test_cli_main_job_prints_a_table(capsys, tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["meta"]["chance"] == 0.1 and [r["condition"] for r in saved["rows"]] == ["plain autoencoder",
                                                                                           "raw pixels"]
-    assert saved["meta"]["probe"] == {"lr": 1e-3} and saved["meta"]["n_unlabeled"] == 1000  # presets.MAIN_JOB
+    from focusmim.presets import MAIN_JOB
+
+    assert saved["meta"]["probe"] == MAIN_JOB["smoke"]["probe"]  # the main job's own probe settings
+    assert saved["meta"]["n_unlabeled"] == 200 and saved["meta"]["epochs"] == 1  # explicit values win
 
 
 def test_cli_rejects_bad_values_before_work(capsys):
@@ -145,3 +148,35 @@ def test_table_shows_as_an_html_table():
     assert "nowrap" not in t.show(["condition"]).to_html()
     ft = Table("ft", [{"condition": "a", "finetune": 0.422}]).show(["condition", "finetune"]).to_html()
     assert "42.2 %" in ft  # fine-tuning accuracy reads as a percentage like the probe's
+
+
+def test_compare_trains_in_worker_processes(tiny_cfg, tmp_path):
+    """``workers=2``: runs trained and probed in two spawned processes, the bar over the whole job; the
+    table is read back from the store, and the next call (one process) reuses every run."""
+    conditions = {"patches": dict(masker="random_patches"), "ae": dict(masker="none")}
+    table = compare(tiny_cfg, conditions, seeds=(0, 1), probe_seeds=(0,), raw_pixels=True, store=RunStore(tmp_path),
+                    job_bar=True, workers=2)
+    assert [r["condition"] for r in table.rows] == ["patches", "ae", "raw pixels"]
+    for runs in table.runs.values():
+        assert len(runs) == 2 and all(len(list(r.dir.glob("probe-*.json"))) == 1 for r in runs)
+    again = compare(tiny_cfg, conditions, seeds=(0, 1), probe_seeds=(0,), store=RunStore(tmp_path), job_bar=True)
+    assert {r.outcome for rs in again.runs.values() for r in rs} == {"reused"}
+    assert [r["accuracy_mean"] for r in again.rows] == [r["accuracy_mean"] for r in table.rows[:2]]
+
+
+def test_a_worker_error_reaches_the_caller_with_its_message(tiny_cfg, tmp_path):
+    from focusmim.train import NonFiniteLossError
+
+    bad = tiny_cfg.replace(lr=1e12)  # diverges in the first epoch
+    with pytest.raises(NonFiniteLossError, match="no epoch completed"):
+        compare(bad, {"patches": dict(masker="random_patches"), "ae": dict(masker="none")}, seeds=(0,),
+                probe_seeds=(0,), store=RunStore(tmp_path), job_bar=True, workers=2)
+
+
+def test_worker_plan():
+    from focusmim.experiments import worker_plan
+
+    assert worker_plan("cpu", tasks=12, cores=2) == (2, 1)
+    assert worker_plan("cpu", tasks=3, cores=8) == (3, 2)
+    assert worker_plan("cpu", tasks=12, cores=1) == (1, 1)
+    assert worker_plan("cuda", tasks=12, cores=8) == (1, 8)

@@ -37,7 +37,7 @@ def test_summary_has_ours_paper_budget_and_claims(tmp_path):
     text = path.read_text()
     # the larger budget wins for table 01: 68.9 (paper preset), not the smoke 12.3
     # headline: only conditions the paper reports, ours beside theirs, the budget; the larger budget wins
-    assert "| random patches | 68.9 % ± 1.0 | 70.2 % | -1.3 | stl10 96 px, 500 ep" in text
+    assert "| random patches | 68.9\u00a0±\u00a01.0\u00a0% | 70.2 % | -1.3 | stl10 96 px, 500 ep" in text
     assert "(01_masking_strategy, paper) |" in text
     assert "12.3 %" not in text
     assert "NVIDIA H100" in text and "2.0 h" in text
@@ -52,9 +52,9 @@ def test_summary_has_ours_paper_budget_and_claims(tmp_path):
     assert "03_augmentation (smoke)" in text and "{doc}`results_appendix`" in text
     # the appendix: every condition of every table, internal checks in their own section
     appendix = (tmp_path / "results_appendix.md").read_text()
-    assert "| 01_masking_strategy (paper) | new thing | 40.0 % ± 1.0 |  |" in appendix  # no paper value
+    assert "| 01_masking_strategy (paper) | new thing | 40.0\u00a0±\u00a01.0\u00a0% |  |" in appendix  # no paper value
     chapters, internal = appendix.split("## Internal checks")
-    assert "| lr_check (paper) | masked periphery, lr 5e-4 | 60.0 % ± 1.0 |" in internal
+    assert "| lr_check (paper) | masked periphery, lr 5e-4 | 60.0\u00a0±\u00a01.0\u00a0% |" in internal
     assert "lr_check" not in chapters
 
 
@@ -75,7 +75,7 @@ def test_claims_and_comparison():
         report.judge("no such claim", {})
     comparison = report.paper_comparison(Table("t", [_row("raw pixels", 0.30)]))
     md = comparison.to_markdown(["condition", "ours", "paper (STL-10)", "ours − paper"])
-    assert "| raw pixels | 30.0 % ± 1.0 | 35.9 % | -5.9 points |" in md
+    assert "| raw pixels | 30.0\u00a0±\u00a01.0\u00a0% | 35.9 % | -5.9 points |" in md
     html = comparison.show().to_html()  # every column of a table without the usual ones
     assert "<table" in html and "<td" in html and "-5.9 points" in html and "|" not in html
 
@@ -83,7 +83,7 @@ def test_claims_and_comparison():
 def test_cli_summary(tmp_path, capsys):
     _store("cpu", "01_masking_strategy", [_row("random patches", 0.5)])
     assert main(["summary", "--out", str(tmp_path / "s.md")]) == 0
-    assert "50.0 %" in (tmp_path / "s.md").read_text()
+    assert "50.0\u00a0±" in (tmp_path / "s.md").read_text()
 
 
 def test_chapter_claims_of_object_loss_and_covert_attention():

@@ -129,8 +129,10 @@ def sparsity_bars(table) -> Figure:
     return fig
 
 
-def decorrelation_curves(curves: Mapping[str, Sequence[Sequence[float]]], n: int | None = None) -> Figure:
-    """Per-epoch covariance term (mean +- std over seeds) per strategy."""
+def decorrelation_curves(curves: Mapping[str, Sequence[Sequence[float]]], n: int | None = None,
+                         meta: Any = None) -> Figure:
+    """Per-epoch covariance term (mean +- std over seeds) per strategy; ``meta``: the Table
+    of the same runs (or its meta) for the budget caption."""
     if not curves:
         raise ValueError("curves is empty; allowed: chapter 2's compute()['curves']")
     series = {}
@@ -142,9 +144,12 @@ def decorrelation_curves(curves: Mapping[str, Sequence[Sequence[float]]], n: int
         series[name] = (a.mean(0), a.std(0, ddof=1) if len(a) > 1 else None, np.arange(1, length + 1))
     if not series:
         raise ValueError("every curve is empty; allowed: runs whose metrics hold 'decorrelation'")
-    return line_plot(None, series, xlabel="epoch", percent=False,
-                     ylabel="covariance term" + (f" (N={n})" if n else ""),
-                     title="Decorrelation during training (held-out images)")
+    fig = line_plot(None, series, xlabel="epoch", percent=False,
+                    ylabel="covariance term" + (f" (N={n})" if n else ""),
+                    title="Decorrelation during training (held-out images)")
+    if meta:
+        provenance_caption(fig, meta)
+    return fig
 
 
 def crop_bars(res: Mapping[str, Any], meta: Any = None) -> Figure:
