@@ -69,7 +69,7 @@ _SHAPE_TEXTURE = torch.tensor([TEXTURES.index(CLASS_TEXTURE[s]) for s in SHAPES]
 # background's contrast and mean, and the range of object colours. Together they set how
 # much raw pixels reveal: objects are roughly centred (salient, like STL-10's) but have the
 # background's mean brightness, which leaves a linear read-out of raw pixels near chance
-# (about 13 % at 32 px; see tests/test_synthetic.py).
+# (about 13 % at 32 px; see tests/data/test_synthetic.py).
 CENTER_JITTER = 0.3
 BG_CONTRAST = 0.4
 BG_MEAN = 0.5
