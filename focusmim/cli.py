@@ -150,7 +150,7 @@ def _main(argv: list[str]) -> int:
 def _run(args) -> int:
     from pathlib import Path
 
-    from focusmim.config import MAIN_JOB, ConfigError, make_config, resolve_preset
+    from focusmim.config import MAIN_JOB, ConfigError, make_config, resolve_device, resolve_preset
     from focusmim.experiments import compare, worker_plan
     from focusmim.runs import default_root
 
@@ -189,14 +189,11 @@ def _run(args) -> int:
     from focusmim.runs import RunStore
 
     store = RunStore()
-    for c in planner.configs:  # a read-only or full store is named before any work (stored runs only need reading)
-        if store.get(c) is None:
-            store.check_writable(c)
+    todo = [c for c in planner.configs if store.get(c) is None]
+    for c in todo:  # a read-only or full store is named before any work (stored runs only need reading)
+        store.check_writable(c)
     out = Path(args.out) if args.out else default_root() / "main" / preset
-    from focusmim.config import resolve_device
-
-    todo = sum(store.get(c) is None for c in planner.configs)
-    workers = args.workers or worker_plan(resolve_device(base.device), todo)[0]
+    workers = args.workers or worker_plan(resolve_device(base.device), len(todo))[0]
     print(f"preset {preset}: {base.describe()}")
     print(f"main job: {len(args.strategies)} strategies x {len(seeds)} pretraining seed{'s' * (len(seeds) != 1)} {list(seeds)}, "
           f"linear probe ({len(probe_seeds)} probe seed{'s' * (len(probe_seeds) > 1)}"
