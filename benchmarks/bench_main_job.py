@@ -29,15 +29,14 @@ def untrained_control(preset: str, seeds, probe_seeds) -> list[float]:
     """Linear-probe accuracy of freshly initialised encoders (``torch.manual_seed(seed)``), the main job's probe."""
     import torch
 
-    from focusmim.config import MAIN_JOB, make_config
+    from focusmim.config import make_config
     from focusmim.data import load_for_config
     from focusmim.models import build
+    from focusmim.presets import main_job
     from focusmim.probe import features, probe_features
 
-    job = dict(MAIN_JOB[preset])
-    probe = job.pop("probe", {})
-    job.pop("seeds", None), job.pop("probe_seeds", None)
-    cfg = make_config(preset, **job)
+    fields, _, _, probe = main_job(preset)
+    cfg = make_config(preset, **fields)
     train, test = load_for_config(cfg, "train"), load_for_config(cfg, "test")
     out = []
     for s in seeds:

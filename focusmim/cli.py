@@ -150,7 +150,8 @@ def _main(argv: list[str]) -> int:
 def _run(args) -> int:
     from pathlib import Path
 
-    from focusmim.config import MAIN_JOB, ConfigError, make_config, resolve_device, resolve_preset
+    from focusmim.config import ConfigError, make_config, resolve_device, resolve_preset
+    from focusmim.presets import main_job
     from focusmim.experiments import compare, worker_plan
     from focusmim.runs import default_root
 
@@ -158,11 +159,9 @@ def _run(args) -> int:
         if args.workers == 0:
             raise ValueError("--workers 0 is not allowed; allowed: a whole number >= 1")
         preset = resolve_preset(args.preset)
-        job = dict(MAIN_JOB.get(preset, {}))
-        seeds = tuple(args.seeds if args.seeds is not None else job.pop("seeds", (0,)))
-        probe_seeds = tuple(args.probe_seeds if args.probe_seeds is not None else job.pop("probe_seeds", (0,)))
-        job.pop("seeds", None), job.pop("probe_seeds", None)
-        probe = job.pop("probe", {})
+        job, seeds, probe_seeds, probe = main_job(preset)
+        seeds = tuple(args.seeds) if args.seeds is not None else seeds
+        probe_seeds = tuple(args.probe_seeds) if args.probe_seeds is not None else probe_seeds
         explicit = dict(dataset=args.dataset, epochs=args.epochs, image_size=args.image_size, device=args.device,
                         cpu_amp=True if args.cpu_amp else None, data_root=args.data_root,
                         skip_bad_images=True if args.skip_bad_images else None)

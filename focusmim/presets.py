@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "MAIN_JOB", "PRESET_RANK", "NOTEBOOK_DEFAULTS", "CHAPTER_DEFAULTS", "SMOKE_BUDGETS", "LR_GRID"]
+__all__ = ["PRESETS", "MAIN_JOB", "main_job", "PRESET_RANK", "NOTEBOOK_DEFAULTS", "CHAPTER_DEFAULTS", "SMOKE_BUDGETS", "LR_GRID"]
 
 # Config fields of each preset. Explicit parameters override them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -63,6 +63,20 @@ MAIN_JOB: dict[str, dict[str, Any]] = {
     "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4)),
     "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4)),
 }
+
+def main_job(preset: str) -> tuple[dict[str, Any], tuple[int, ...], tuple[int, ...], dict[str, Any]]:
+    """A preset's main job split into ``(config fields, pretraining seeds, probe seeds, probe keyword arguments)``.
+
+        >>> fields, seeds, probe_seeds, probe = main_job("smoke")
+        >>> seeds, "seeds" in fields, probe == MAIN_JOB["smoke"]["probe"]
+        ((0, 1, 2), False, True)
+    """
+    job = dict(MAIN_JOB.get(preset, {}))
+    seeds = tuple(job.pop("seeds", (0,)))
+    probe_seeds = tuple(job.pop("probe_seeds", (0,)))
+    probe = dict(job.pop("probe", {}))
+    return job, seeds, probe_seeds, probe
+
 
 PRESET_RANK = {"smoke": 0, "cpu": 1, "gpu": 2, "paper": 3}  # larger budget wins in summaries
 
