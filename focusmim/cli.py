@@ -12,7 +12,26 @@ add --debug for the traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from focusmim import chapters, foreground, sweep
+from focusmim.config import ConfigError, make_config, resolve_device, resolve_preset
+from focusmim.data.synthetic import CLASSES
+from focusmim.experiments import compare, publish, worker_plan
+from focusmim.notebook import preset_note, setup
+from focusmim.paper import PAPER_ACCURACY
+from focusmim.plan import PlanningStore, plan_configs
+from focusmim.plots.common import table_bars
+from focusmim.presets import main_job
+from focusmim.progress import announce
+from focusmim.report import write_summary
+from focusmim.runs import RunStore, default_root
+from focusmim.train import main_process
 
 MAIN_CONDITIONS = {
     "random patches": dict(masker="random_patches"),
@@ -37,14 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors (a bad parameter, a missing file, a failed
     write, a damaged run) print one line and return 2, tracebacks only with ``--debug``."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    from focusmim.config import ConfigError
-
-    from focusmim import distributed
 
     try:
         # under ``torchrun --nproc_per_node N`` rank 0 runs the command and the other ranks help
         # train its runs (focusmim.distributed)
-        code = distributed.main_process(lambda: _main(argv))
+        code = main_process(lambda: _main(argv))
         return 0 if code is None else code
     except (ConfigError, ValueError, FileNotFoundError, OSError) as exc:
         if "--debug" in argv:
@@ -139,8 +155,6 @@ def _main(argv: list[str]) -> int:
     if args.command == "publish":
         return _publish(args)
     if args.command == "summary":
-        from focusmim.report import write_summary
-
         print(f"wrote {write_summary(args.out)}")
         return 0
 
@@ -148,12 +162,6 @@ def _main(argv: list[str]) -> int:
 
 
 def _run(args) -> int:
-    from pathlib import Path
-
-    from focusmim.config import ConfigError, make_config, resolve_device, resolve_preset
-    from focusmim.presets import main_job
-    from focusmim.experiments import compare, worker_plan
-    from focusmim.runs import default_root
 
     try:
         if args.workers == 0:
@@ -171,13 +179,11 @@ def _run(args) -> int:
                                       **{k: v for k, v in explicit.items() if v is not None}})
         for k in args.strategies:  # every condition is checked before any data loads
             base.replace(**MAIN_CONDITIONS[k])
-        from focusmim.notebook import _preset_note
-        from focusmim.plan import PlanningStore, announce, plan_configs
 
         planner = PlanningStore()
         compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=seeds, store=planner)
         plan = plan_configs(planner.configs, preset=preset, label="focusmim run",
-                            preset_note=_preset_note(args.preset, preset))
+                            preset_note=preset_note(args.preset, preset))
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -185,7 +191,6 @@ def _run(args) -> int:
     if args.dry_run:
         print("dry run: nothing trained")
         return 0
-    from focusmim.runs import RunStore
 
     store = RunStore()
     todo = [c for c in planner.configs if store.get(c) is None]
@@ -222,10 +227,6 @@ def report_main_job(table, out) -> str:
         >>> print(text.splitlines()[6])
         Random patches is best: 31.0 ± 1.0 % (3 pretraining seeds), 6.0 points above raw pixels (25.0 %), 3.1x chance.
     """
-    import json
-    from pathlib import Path
-
-    from focusmim.paper import PAPER_ACCURACY
 
     m = table.meta
     n_classes = m.get("n_classes") or _n_classes(m)
@@ -262,8 +263,6 @@ def report_main_job(table, out) -> str:
 
 
 def _n_classes(meta) -> int:
-    from focusmim.data.synthetic import CLASSES
-
     return {"synthetic": len(CLASSES), "cifar10": 10, "stl10": 10}.get(meta.get("dataset"), 10)
 
 
@@ -295,9 +294,6 @@ def _meaning(rows, chance, n_seeds) -> list[str]:
 
 
 def _chart(table, chance, path):
-    import matplotlib.pyplot as plt
-
-    from focusmim.plots.common import table_bars
 
     fig = table_bars(table, lines={"chance": chance}, title=table.title)
     fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -306,8 +302,6 @@ def _chart(table, chance, path):
 
 
 def _publish(args) -> int:
-    from focusmim.experiments import publish
-
     try:
         done = publish(args.presets or None, src=args.src, dst=args.dst)
     except FileNotFoundError as e:
@@ -326,9 +320,6 @@ def _fields(pairs: list[str]) -> dict:
         >>> _fields(["weight_decay=0.05", "crop_scale=[0.2, 1]", "masker=foveal"])
         {'weight_decay': 0.05, 'crop_scale': [0.2, 1], 'masker': 'foveal'}
     """
-    import json
-
-    from focusmim.config import ConfigError
 
     out = {}
     for pair in pairs:
@@ -344,9 +335,6 @@ def _fields(pairs: list[str]) -> dict:
 
 def _store(args) -> int:
     """``store verify``: a table of every run (exit 1 when one is damaged); ``store gc``."""
-    from pathlib import Path
-
-    from focusmim.runs import RunStore
 
     store = RunStore(args.root)
     if args.root is not None and not Path(args.root).is_dir():
@@ -366,10 +354,6 @@ def _store(args) -> int:
 
 
 def _precompute(args) -> int:
-    import time
-
-    from focusmim import chapters
-    from focusmim.notebook import setup
 
     names = args.chapters or chapters.REGISTRY.names()
     for name in names:
@@ -388,10 +372,6 @@ def _precompute(args) -> int:
 
 
 def _sweep(args, names) -> int:
-    from focusmim import sweep
-    from focusmim.notebook import setup
-    from focusmim.runs import RunStore
-
     store = RunStore()
     try:
         executor = sweep.make_executor(args.executor, args.jobs_dir or store.root / ".jobs", partition=args.partition,
@@ -408,10 +388,6 @@ def _sweep(args, names) -> int:
 
 
 def _maps(args) -> int:
-    import time
-
-    from focusmim import foreground
-    from focusmim.config import make_config
 
     cfg = make_config(args.preset, dataset=args.dataset, n_unlabeled=args.n_unlabeled, foreground="rembg")
     t0 = time.perf_counter()

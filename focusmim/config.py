@@ -27,6 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from focusmim.data import synthetic
+from focusmim.data.base import default_data_root
+from focusmim.data.identity import key_fingerprint
 from focusmim.presets import MAIN_JOB, PRESETS
 from focusmim.registry import Param
 from focusmim.schemas import BACKBONES, MASKERS, MODELS, OBJECTIVES
@@ -38,7 +43,6 @@ __all__ = [
     "make_config",
     "resolve_preset",
     "resolve_device",
-    "default_data_root",
     "PAPER_LR",
     "MAIN_JOB",
 ]
@@ -144,16 +148,11 @@ class Config:
         never share a key with the book's runs, whose keys stay as they were.
         """
         d = self.to_dict()
-        from focusmim.data.identity import key_fingerprint
-
         fp = key_fingerprint(self)
         if fp is not None:
             d["data_fingerprint"] = fp
-        if self.dataset == "synthetic":
-            from focusmim.data.synthetic import VERSION
-
-            if VERSION > 1:  # version-1 runs were stored before this field
-                d["data_version"] = VERSION
+        if self.dataset == "synthetic" and synthetic.VERSION > 1:  # version-1 runs were stored before this field
+            d["data_version"] = synthetic.VERSION
         for k in ("device", "data_root", "download", "skip_bad_images"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone
@@ -311,8 +310,6 @@ def _check_device(device: str) -> None:
     if device == "auto" or device == "cpu":
         return
     if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
-        import torch
-
         if not torch.cuda.is_available():
             raise ConfigError(f"device={device!r} but no CUDA GPU is visible; allowed here: 'auto', 'cpu'")
         return
@@ -322,26 +319,8 @@ def _check_device(device: str) -> None:
 def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
     if device == "auto":
-        import torch
-
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def default_data_root(dataset: str) -> str | None:
-    """Where to look for a dataset's files: ``$FOCUSMIM_DATA`` (a folder holding
-    ``cifar10/`` and/or ``stl10/``, or the dataset folder itself), else the
-    ``shared/data`` folder beside the repository when it exists."""
-    env = os.environ.get("FOCUSMIM_DATA")
-    candidates = []
-    if env:
-        candidates += [Path(env) / dataset, Path(env)]
-    repo = Path(__file__).resolve().parent.parent
-    candidates += [repo.parent / "shared" / "data" / dataset, repo / "shared" / "data" / dataset]
-    for c in candidates:
-        if c.exists() and (c / "train").exists() or (c.exists() and dataset == "stl10"):
-            return str(c)
-    return None
 
 
 def resolve_preset(preset: str | None = None) -> str:
@@ -350,8 +329,6 @@ def resolve_preset(preset: str | None = None) -> str:
     if preset in (None, "", "auto"):
         preset = os.environ.get("FOCUSMIM_PRESET") or None
         if preset is None:
-            import torch
-
             preset = "paper" if torch.cuda.is_available() else "smoke"
     if preset not in PRESETS:
         raise ConfigError(f"preset={preset!r} is not allowed; allowed: {', '.join(map(repr, PRESETS))}, 'auto'")

@@ -1,7 +1,7 @@
 """Data-parallel pretraining over the processes ``torchrun`` starts (one run, N processes).
 
 ``torchrun --nproc_per_node N -m focusmim run ...`` starts N copies of the command.
-:func:`main_process` lets rank 0 execute the command as usual while every other rank
+:func:`focusmim.train.main_process` lets rank 0 execute the command as usual while every other rank
 serves it: whenever rank 0's :func:`~focusmim.train.pretrain` is about to train a
 run, it sends the config to the other ranks (:func:`lead`), and all N processes
 train that one run together. Everything else (probing, tables, the run store, the
@@ -25,19 +25,17 @@ function here is a no-op:
     (1, 0, True)
     >>> rows(32)
     slice(0, 32, None)
-    >>> main_process(lambda: 7)
-    7
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["world_size", "rank", "is_main", "backend", "init", "rows", "device_for", "lead", "main_process",
-           "sum_gradients", "all_sum", "barrier", "follow"]
+__all__ = ["world_size", "rank", "is_main", "backend", "init", "rows", "device_for", "lead", "broadcast",
+           "sum_gradients", "all_sum", "barrier"]
 
 
 def _env_world() -> int:
@@ -121,7 +119,8 @@ def sum_gradients(params) -> None:
         i += k
 
 
-def _broadcast(obj: Any) -> Any:
+def broadcast(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (any picklable object)."""
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -131,36 +130,4 @@ def lead(message: Any) -> None:
     """Rank 0: tell the other ranks what to train next (a ``(config dict, store root)``
     pair), or ``None`` when the command is done."""
     if world_size() > 1 and is_main():
-        _broadcast(message)
-
-
-def follow() -> None:
-    """Ranks other than 0: train every run rank 0 announces until it says it is done."""
-    from focusmim.config import Config
-    from focusmim.runs import RunStore
-    from focusmim.train import pretrain
-
-    while True:
-        msg = _broadcast(None)
-        if msg is None:
-            return
-        cfg, root = msg
-        pretrain(Config.from_dict(cfg), RunStore(root), progress=False)
-
-
-def main_process(command: Callable[[], Any]) -> Any:
-    """Run ``command`` on rank 0 while the other ranks :func:`follow` it; returns its
-    result on rank 0 and None elsewhere. A single process just runs ``command``."""
-    init()
-    if world_size() <= 1:
-        return command()
-    try:
-        if not is_main():
-            follow()
-            return None
-        try:
-            return command()
-        finally:
-            lead(None)
-    finally:
-        dist.destroy_process_group()
+        broadcast(message)

@@ -25,14 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import focusmim
 from focusmim.config import Config, resolve_device
+from focusmim.data import load_for_config
 from focusmim.io import atomic_write_text
 from focusmim.objectives import uses_bf16
+from focusmim.presets import PRESET_RANK
 from focusmim.probe import evaluate, raw_pixel_baseline
-from focusmim.runs import Run, RunStore
+from focusmim.runs import Run, RunStore, default_root
 from focusmim.train import RunsPending, pretrain
 
-__all__ = ["Table", "compare", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
+__all__ = ["Table", "compare", "load_tables", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
            "training_budget", "runs_record", "worker_plan"]
 
 
@@ -46,8 +49,6 @@ def results_dir() -> Path:
 def tables_dir() -> Path:
     """Where :meth:`Table.save` writes: ``$FOCUSMIM_TABLES``, else ``tables/`` inside the run
     store (``$FOCUSMIM_RUNS``, default ``runs/``; not tracked by git)."""
-    from focusmim.runs import default_root
-
     env = os.environ.get("FOCUSMIM_TABLES")
     return Path(env) if env else default_root() / "tables"
 
@@ -320,8 +321,6 @@ def _in_processes(tasks, probe_seeds, which, probe, store, workers, bar) -> None
 
     import torch
 
-    from focusmim.data import load_for_config
-
     first = tasks[0][1]
     for cfg, split in ((first, "unlabeled"), (first.replace(foreground="none"), "train"),
                        (first.replace(foreground="none"), "test")):
@@ -393,7 +392,6 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
 
 def provenance(cfg: Config, **extra) -> dict:
     """The budget behind a result, for printing beside it."""
-    import focusmim
     import torch
 
     dev = resolve_device(cfg.device)
@@ -414,3 +412,16 @@ def provenance(cfg: Config, **extra) -> dict:
         "date": time.strftime("%Y-%m-%d"),
         **{k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()},
     }
+
+
+def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
+    """The published table ``name`` of every preset that has one, largest budget first:
+    preset -> Table (from ``root``, default the book's :func:`~focusmim.experiments.results_dir`)."""
+    out = {}
+    root = Path(root) if root is not None else results_dir()
+    for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):
+        p = root / preset / f"{name}.json"
+        if p.exists():
+            d = json.loads(p.read_text())
+            out[preset] = Table(d["title"], d["rows"], d.get("meta", {}))
+    return out

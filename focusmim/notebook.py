@@ -12,20 +12,24 @@ the book's tables change only through ``python -m focusmim publish``.
 """
 from __future__ import annotations
 
-import json
-import math
+import ast
+import os
 import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
 
 import focusmim
+from focusmim import chapters
+from focusmim.captions import budget_caption, budget_note, shown_budget  # noqa: F401  (notebooks call them here)
 from focusmim.config import Config, ConfigError, make_config, resolve_device, resolve_preset
-from focusmim.experiments import Table, results_dir, training_budget
+from focusmim.experiments import Table, load_tables, training_budget  # noqa: F401  (load_tables: the notebooks' name)
+from focusmim.plan import chapter_plan, data_summary
 from focusmim.presets import NOTEBOOK_DEFAULTS, PRESET_RANK, PRESETS
+from focusmim.progress import announce, stop_notebook
 
 __all__ = ["setup", "Notebook", "NOTEBOOK_DEFAULTS", "load_tables", "PRESET_RANK", "check_parameters",
            "check_injected_parameters", "shown_budget", "budget_caption", "budget_note"]
@@ -140,16 +144,11 @@ def setup(name: str, *, preset: str | None = None, seeds: Sequence[int] | None =
             raise ValueError(f"{nm}={list(vals)!r} is not allowed; allowed: a non-empty list of whole numbers >= 0")
     nb = Notebook(name, preset, base, seeds, probe_seeds, extra)
     if base.dataset == "imagefolder":  # the header states the real image counts, not the preset's
-        from focusmim.plan import data_summary
-
         nb.extra["images_used"] = data_summary(base)["used"]
     nb.print_provenance()
     if plan or dry_run:
-        from focusmim import chapters
-        from focusmim.plan import announce, chapter_plan, stop_notebook
-
         if name in chapters.REGISTRY.names():
-            announce(chapter_plan(name, nb, preset_note=_preset_note(asked, preset)).format())
+            announce(chapter_plan(name, nb, preset_note=preset_note(asked, preset)).format())
         if dry_run:
             stop_notebook("dry run: plan printed, nothing trained; the remaining cells are skipped")
     return nb
@@ -161,8 +160,6 @@ def assigned_names(source: str) -> list[str]:
         >>> assigned_names("# Parameters\\nepochs = 3\\nseeds = [0, 1]\\n")
         ['epochs', 'seeds']
     """
-    import ast
-
     names = []
     for node in ast.parse(source).body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
@@ -209,139 +206,11 @@ def check_injected_parameters(history: Sequence[str] | None = None) -> None:
             check_parameters(assigned_names(cell), assigned_names(history[i - 1]))
 
 
-def _preset_note(asked: str | None, preset: str) -> str:
+def preset_note(asked: str | None, preset: str) -> str:
     """Why this preset: said when it was chosen automatically."""
-    import os
-
     if asked not in (None, "", "auto"):
         return ""
     if os.environ.get("FOCUSMIM_PRESET"):
         return ", from $FOCUSMIM_PRESET"
     return (", chosen automatically: a GPU is visible" if preset == "paper"
             else ", chosen automatically: no GPU visible; pass -p preset cpu|gpu|paper for real data")
-
-
-def load_tables(name: str, root: str | Path | None = None) -> dict[str, Table]:
-    """The published table ``name`` of every preset that has one, largest budget first:
-    preset -> Table (from ``root``, default the book's :func:`~focusmim.experiments.results_dir`)."""
-    out = {}
-    root = Path(root) if root is not None else results_dir()
-    for preset in sorted(PRESET_RANK, key=PRESET_RANK.get, reverse=True):
-        p = root / preset / f"{name}.json"
-        if p.exists():
-            d = json.loads(p.read_text())
-            out[preset] = Table(d["title"], d["rows"], d.get("meta", {}))
-    return out
-
-
-# ------------------------------------------------------------ generated budget words
-_EXECUTING = ("device", "device_name", "wall_time_s", "seconds", "precision")
-
-
-def shown_budget(shown: Any) -> dict:
-    """The budget behind what a table or figure shows, read from what its runs recorded.
-
-    ``shown`` is a :class:`~focusmim.experiments.Table` or its ``meta``. A table's rows
-    (one per condition, from :func:`~focusmim.experiments.summarise`) carry each run's
-    ``device``, ``wall_time_s``, ``epochs`` and ``pretrain_seeds``; these replace the
-    meta's fields, which describe the machine that executed the notebook (the runs may
-    have been trained elsewhere and read back from the store). Rows listing the same
-    runs (one per probed epoch) count once.
-
-    Example:
-        >>> from focusmim.experiments import Table
-        >>> t = Table("t", [dict(run_keys=["a"], device="NVIDIA H100", wall_time_s=60.0, epochs=10, pretrain_seeds=[0]),
-        ...                 dict(run_keys=["b"], device="NVIDIA H100", wall_time_s=60.0, epochs=10, pretrain_seeds=[1])],
-        ...           meta={"dataset": "cifar10", "device_name": "CPU", "seeds": [0, 1, 2]})
-        >>> b = shown_budget(t)
-        >>> b["device_name"], b["wall_time_s"], b["epochs"], b["seeds"]
-        ('NVIDIA H100', 120.0, 10, [0, 1])
-    """
-    if not isinstance(shown, Mapping) and not hasattr(shown, "meta"):
-        raise ValueError(f"shown={type(shown).__name__} is not allowed; allowed: a Table or a mapping (its meta)")
-    meta = dict(getattr(shown, "meta", shown) or {})
-    rows, seen = [], set()
-    for r in getattr(shown, "rows", None) or []:
-        key = tuple(r.get("run_keys") or ()) or id(r)
-        if key not in seen:
-            seen.add(key)
-            rows.append(r)
-    trained = [r for r in rows if r.get("device")]
-    if trained:
-        for k in _EXECUTING:
-            meta.pop(k, None)
-        meta.update(training_budget(trained))
-    epochs = sorted({int(e) for r in rows if r.get("epochs") is not None
-                     for e in (r["epochs"] if isinstance(r["epochs"], (list, tuple)) else [r["epochs"]])
-                     if int(e) > 0})  # 0: a baseline without pretraining (raw pixels)
-    if epochs:
-        meta["epochs"] = epochs[0] if len(epochs) == 1 else epochs
-    seeds = sorted({int(s) for r in rows for s in (r.get("pretrain_seeds") or ())})
-    if seeds:
-        meta.pop("pretraining seeds", None)
-        meta["seeds"] = seeds
-    return meta
-
-
-def budget_caption(shown: Any) -> str:
-    """One line saying what the shown numbers cost, generated from :func:`shown_budget`:
-    dataset and size, pretraining images, epochs, seeds, where the runs were trained,
-    their wall time.
-
-    Example:
-        >>> budget_caption({"dataset": "stl10", "image_size": 96, "n_unlabeled": None, "epochs": 500,
-        ...                 "seeds": [0], "device_name": "NVIDIA H100", "wall_time_s": 7200})
-        'stl10 96 px, all unlabeled images, 500 epochs, pretraining seeds [0], trained on NVIDIA H100, 2.0 h'
-    """
-    meta = shown_budget(shown)
-    parts = []
-    if meta.get("dataset"):
-        size = meta.get("image_size")
-        parts.append(f"{meta['dataset']}{f' {size} px' if size else ''}")
-    if "n_unlabeled" in meta:
-        n = meta["n_unlabeled"]
-        parts.append("all unlabeled images" if n in (None, "", "all") else f"{n:,} unlabeled images"
-                     if isinstance(n, int) else f"{n} unlabeled images")
-    ep = meta.get("epochs")
-    if ep is not None:
-        parts.append(f"{ep[0]}-{ep[-1]} epochs" if isinstance(ep, list) else f"{ep} epochs")
-    seeds = meta.get("seeds", meta.get("pretraining seeds"))
-    if seeds is not None:
-        parts.append(f"pretraining seeds {list(seeds)}")
-    probe = meta.get("probe_seeds", meta.get("probe seeds"))
-    if probe is not None:
-        parts.append(f"probe seeds {list(probe)}")
-    dev = meta.get("device_name") or meta.get("device")
-    if dev:
-        parts.append(f"trained on {dev}")
-    secs = meta.get("wall_time_s", meta.get("seconds"))
-    if secs is not None and not (isinstance(secs, float) and math.isnan(secs)):
-        secs = float(secs)
-        parts.append(f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.1f} min" if secs >= 60
-                     else f"{secs:.0f} s")
-    return ", ".join(parts)
-
-
-def budget_note(shown: Any, *, column: str = "accuracy_mean", chance: float = 0.1, margin: float = 0.05) -> str:
-    """A sentence for beside a table of probe accuracies, generated from its numbers and
-    budget (never written by hand): the budget, the accuracies' range, and whether they
-    are near ``chance`` (within ``margin``), so that the checks that follow say little.
-
-    Example:
-        >>> from focusmim.experiments import Table
-        >>> t = Table("t", [dict(accuracy_mean=0.12), dict(accuracy_mean=0.13)], meta={"dataset": "synthetic", "epochs": 2})
-        >>> budget_note(t)
-        'These numbers come from synthetic, 2 epochs. Probe accuracies 12.0-13.0 % against 10 % chance: near chance, so the checks below say little about the paper.'
-    """
-    vals = [float(r[column]) for r in getattr(shown, "rows", []) if r.get(column) is not None
-            and not (isinstance(r[column], float) and math.isnan(r[column]))]
-    text = f"These numbers come from {budget_caption(shown)}."
-    if vals:
-        lo, hi = min(vals), max(vals)
-        near = sum(v < chance + margin for v in vals)
-        verdict = ("near chance, so the checks below say little about the paper" if near == len(vals) else
-                   f"{near} of {len(vals)} near chance (within {100 * margin:.0f} points), so those say little"
-                   if near else
-                   "above chance, though far below the paper's budget (500 epochs on 100,000 STL-10 images at 96 px)")
-        text += f" Probe accuracies {100 * lo:.1f}-{100 * hi:.1f} % against {100 * chance:.0f} % chance: {verdict}."
-    return text

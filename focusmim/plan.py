@@ -8,7 +8,7 @@ batch size on this device (cached per device and config shape under
 ``$FOCUSMIM_CACHE/timing/``). A chapter's configs come from its own compute
 function run against a :class:`PlanningStore`, which records configs instead of
 training (:func:`chapter_configs`), so the plan cannot drift from what the
-chapter trains. :func:`announce` prints the plan to the notebook (or terminal)
+chapter trains. :func:`focusmim.progress.announce` prints the plan to the notebook (or terminal)
 and, inside a Jupyter kernel, to the terminal that started it (papermill shows a
 kernel's stderr only with ``--log-output``; the plan is written to the
 terminal's own stream).
@@ -29,17 +29,24 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
+from focusmim import __version__, chapters
 from focusmim.config import Config, resolve_device
+from focusmim.data import cifar10, imagefolder, stl10, synthetic
+from focusmim.data.base import default_cache_dir
+from focusmim.io import atomic_write_text
+from focusmim.objectives import Batch
 from focusmim.runs import RunStore
+from focusmim.train import augment_batch, build_objective
 
 __all__ = ["Plan", "PlanningStore", "PlanStop", "plan_configs", "chapter_configs", "chapter_plan",
-           "data_summary", "step_seconds", "announce", "terminal_stream", "progress_bar", "stop_notebook", "HOUR"]
+           "data_summary", "step_seconds", "HOUR"]
 
 HOUR = 3600.0
 
@@ -78,8 +85,6 @@ class PlanningStore(RunStore):
 def chapter_configs(name: str, nb) -> list[Config]:
     """Every config chapter ``name``'s compute function would train for the notebook
     context ``nb`` (run on a copy of ``nb`` against a :class:`PlanningStore`)."""
-    from focusmim import chapters
-
     store = PlanningStore()
     copy = dataclasses.replace(nb, extra=dict(nb.extra))
     try:
@@ -93,24 +98,18 @@ def chapter_configs(name: str, nb) -> list[Config]:
 def data_summary(cfg: Config) -> dict:
     """Image counts per split as a run of ``cfg`` will use them, the source and the resize,
     from file names and sizes only (nothing decoded)."""
-    from focusmim.data import synthetic
-
     avail: dict[str, int | None] = {}
     native, source = None, ""
     if cfg.dataset == "synthetic":
         avail = {s: None for s in ("unlabeled", "train", "test")}  # rendered on demand, any number
         native, source = cfg.image_size, f"generated here, version {synthetic.VERSION}"
     elif cfg.dataset == "imagefolder":
-        from focusmim.data.imagefolder import RESIZE, survey
-
-        s = survey(cfg.data_root)
+        s = imagefolder.survey(cfg.data_root)
         avail = dict(s["counts"])
         source = f"{cfg.data_root} ({s['layout']}; {len(s['classes'])} classes)"
-        native = f"any size -> {RESIZE}"
+        native = f"any size -> {imagefolder.RESIZE}"
     elif cfg.dataset == "cifar10":
-        from focusmim.data.cifar10 import find_root
-
-        tree = find_root(cfg.data_root)
+        tree = cifar10.find_root(cfg.data_root)
         native = 32
         if tree is not None:
             cnt = {sp: sum(len(os.listdir(d)) for d in (tree / sp).iterdir() if d.is_dir()) for sp in ("train", "test")}
@@ -120,14 +119,12 @@ def data_summary(cfg: Config) -> dict:
             avail = {"unlabeled": 50000, "train": 50000, "test": 10000}
             source = "torchvision's files" + (" (downloaded if missing, with a progress bar)" if cfg.download else "")
     elif cfg.dataset == "stl10":
-        from focusmim.data.stl10 import FILES, IMAGE_BYTES, find_root
-
-        native, tree = 96, find_root(cfg.data_root)
+        native, tree = 96, stl10.find_root(cfg.data_root)
         avail = {"unlabeled": 100000, "train": 5000, "test": 8000}
         if tree is not None:
-            for sp, (x, _) in FILES.items():
+            for sp, (x, _) in stl10.FILES.items():
                 f = tree / "stl10_binary" / x
-                avail[sp] = f.stat().st_size // IMAGE_BYTES if f.is_file() else 0
+                avail[sp] = f.stat().st_size // stl10.IMAGE_BYTES if f.is_file() else 0
             source = str(tree)
         else:
             source = "torchvision's files" + (" (2.6 GB download if missing, with a progress bar)"
@@ -148,14 +145,10 @@ def data_summary(cfg: Config) -> dict:
 
 # ----------------------------------------------------------------------------- timing
 def _timing_key(cfg: Config, batch: int, device: str) -> dict:
-    import torch
-
-    import focusmim
-
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu{torch.get_num_threads()}"
     keep = ("model", "width", "image_size", "masker", "ratio", "masker_params", "objective", "objective_params",
             "crop", "flip", "amp", "cpu_amp")
-    return {"device": name, "torch": torch.__version__, "focusmim": focusmim.__version__, "batch": batch,
+    return {"device": name, "torch": torch.__version__, "focusmim": __version__, "batch": batch,
             "foreground": cfg.foreground != "none", **{k: getattr(cfg, k) for k in keep}}
 
 
@@ -164,12 +157,6 @@ def step_seconds(cfg: Config, batch: int, *, cache: bool = True) -> float:
     size ``batch`` on ``cfg``'s device: one warm-up step, then up to 3 timed steps
     (1 when a step takes over a second), without ``torch.compile``. Cached under
     ``$FOCUSMIM_CACHE/timing/`` by device, versions and config shape."""
-    import torch
-
-    from focusmim.data.base import default_cache_dir
-    from focusmim.objectives import Batch
-    from focusmim.train import augment_batch, build_objective
-
     device = resolve_device(cfg.device)
     key = _timing_key(cfg, batch, device)
     path = default_cache_dir() / "timing" / (hashlib.sha256(json.dumps(key, sort_keys=True, default=str)
@@ -205,8 +192,6 @@ def step_seconds(cfg: Config, batch: int, *, cache: bool = True) -> float:
         step()
     sec = (time.perf_counter() - t0) / reps
     if cache:
-        from focusmim.io import atomic_write_text
-
         try:
             atomic_write_text(json.dumps({"seconds_per_step": sec, "measured": time.strftime("%Y-%m-%d %H:%M"),
                                           **key}, default=str, indent=1), path)
@@ -284,8 +269,6 @@ def _duration(s: float) -> str:
 def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", preset_note: str = "",
                  store: RunStore | None = None, measure: bool = True, notes: Sequence[str] = ()) -> Plan:
     """The :class:`Plan` for training ``configs`` (duplicates counted once) against ``store``."""
-    import torch
-
     store = store if store is not None else RunStore()
     real = RunStore(store.root)
     unique = list({c.key(): c for c in configs}.values())
@@ -331,65 +314,3 @@ def chapter_plan(name: str, nb, *, preset_note: str = "", measure: bool = True) 
 
 PROGRESS_NOTE = ("progress: in a notebook run by papermill, each training run's bar is written to the terminal "
                  "that started it (no --log-output needed)")
-
-
-# ----------------------------------------------------------------------------- output
-def _in_kernel() -> bool:
-    """Whether output goes to a Jupyter kernel's captured streams (papermill, Jupyter)."""
-    return type(sys.stdout).__module__.startswith("ipykernel")
-
-
-def terminal_stream():
-    """A text stream to the terminal that started this process: inside a Jupyter kernel
-    (papermill) the stderr the kernel inherited, bypassing the kernel's capture of it
-    into the notebook; elsewhere ``sys.stderr``."""
-    if not _in_kernel():
-        return sys.stderr
-    fd = getattr(sys.stderr, "_original_stdstream_copy", None)  # ipykernel >= 6 captures fd 2 into the notebook
-    if isinstance(fd, int):
-        global _TERMINAL
-        if _TERMINAL is None:
-            _TERMINAL = os.fdopen(os.dup(fd), "w", buffering=1)
-        return _TERMINAL
-    return sys.__stderr__
-
-
-_TERMINAL = None
-
-
-def announce(text: str) -> None:
-    """Print ``text`` (the notebook's output, or the terminal), and inside a Jupyter
-    kernel write it to the terminal too."""
-    print(text, flush=True)
-    if _in_kernel():
-        out = terminal_stream()
-        out.write("\n" + text + "\n")  # on a line of its own, below papermill's cell counter
-        out.flush()
-
-
-def progress_bar(**kwargs):
-    """A tqdm bar for long loops: inside a Jupyter kernel a text bar on the terminal that
-    started the kernel (papermill's own output shows only its cell counter, and a
-    notebook widget saved mid-run shows a stale count); elsewhere ``tqdm.auto``."""
-    if _in_kernel():
-        from tqdm.std import tqdm
-
-        return tqdm(file=terminal_stream(), **kwargs)
-    from tqdm.auto import tqdm
-
-    return tqdm(**kwargs)
-
-
-def stop_notebook(message: str) -> None:
-    """End a dry run: inside a Jupyter kernel every later cell is skipped (it runs as
-    an empty cell, so papermill finishes without an error); elsewhere exit with status 0."""
-    print(message, flush=True)
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-    except ImportError:
-        ip = None
-    if ip is None:
-        raise SystemExit(0)
-    ip.input_transformers_cleanup.append(lambda lines: [])

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from focusmim.config import resolve_device
+from focusmim.data import load_for_config
 
 __all__ = [
     "features",
@@ -268,8 +269,6 @@ def _cache_name(which, seeds, kwargs) -> str:
 def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, device: str | None = None,
              knn: bool = True, **probe_kwargs) -> dict:
     """Probe a stored run's frozen encoder; the result is cached in the run's folder."""
-    from focusmim.data import load_for_config
-
     name = _cache_name(which, seeds, {"knn": knn, **probe_kwargs})
     cached = run.load_json(name)
     if cached is not None:
@@ -298,8 +297,6 @@ def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: s
     cached in its folder as ``raw-pixels-<hash>.json`` (hash of seeds and probe
     settings), so a chapter rendered from the run store does not probe 3,072-dim
     pixels again."""
-    from focusmim.data import load_for_config
-
     if run is not None:
         name = "raw-pixels-" + _cache_name("raw", seeds, {"knn": knn, **probe_kwargs})[len("probe-"):]
         return run.cached_json(name, lambda: raw_pixel_baseline(cfg, seeds, device=device, knn=knn, **probe_kwargs))

@@ -21,7 +21,9 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from focusmim import chapters
 from focusmim.experiments import Table, results_dir
+from focusmim.io import atomic_write, atomic_write_text
 from focusmim.notebook import PRESET_RANK, load_tables
 from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY, claim_holds
 
@@ -39,7 +41,6 @@ def all_claims() -> dict[str, tuple[str, Callable[[dict], bool]]]:
     The paper's accuracy claims (:data:`focusmim.paper.CLAIMS`) plus each chapter
     module's own ``CLAIMS``."""
     out = {name: ("accuracy_mean", fn) for name, fn in CLAIMS.items()}
-    from focusmim import chapters
 
     for name in chapters.REGISTRY.names():
         mod = inspect.getmodule(chapters.REGISTRY.get(name))
@@ -290,7 +291,6 @@ def write_summary(path: str | Path = "book/results.md", root: str | Path | None 
     if not path.parent.is_dir():
         raise FileNotFoundError(f"path={str(path)!r}: folder {path.parent} does not exist; allowed: a file in an "
                                 f"existing folder")
-    from focusmim.io import atomic_write, atomic_write_text
 
     rows = headline_rows(collect(root))
     figure = None

@@ -42,6 +42,7 @@ import filelock
 import numpy as np
 import torch
 
+from focusmim import models
 from focusmim.config import Config, ConfigError
 from focusmim.io import HASH, atomic_write_bytes, check_writable, digest
 
@@ -328,8 +329,6 @@ class Run:
 
     def load_model(self, which: str | int = "best", device: str = "cpu") -> torch.nn.Module:
         """The trained model in eval mode (``which``: 'best', 'last' or a snapshot epoch)."""
-        from focusmim import models
-
         state = self.load_checkpoint(which, map_location=device)
         model = models.build_for_config(self.config)
         # best.pt and snapshots hold {"model": ...}; last.pt holds every module of the objective

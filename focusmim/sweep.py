@@ -32,7 +32,9 @@ from typing import Callable, Sequence
 import submitit
 from tqdm.auto import tqdm
 
+from focusmim import chapters
 from focusmim.config import Config, ConfigError
+from focusmim.experiments import Table
 from focusmim.runs import RunStore
 from focusmim.train import RunsPending, collecting, pretrain
 
@@ -84,8 +86,6 @@ def pending_runs(names: Sequence[str], notebook: Callable[[str], object], store:
                  ) -> tuple[list[Config], dict[str, dict]]:
     """Run each chapter's ``compute`` without training: ``(configs still to train,
     name -> result of the chapters that completed)``. Configs are unique by key."""
-    from focusmim import chapters
-
     todo: dict[str, Config] = {}
     results = {}
     for name in names:
@@ -143,8 +143,6 @@ def precompute(names: Sequence[str], notebook: Callable[[str], object], executor
     """Train every run of chapters ``names`` as submitit jobs, then compute each chapter
     from the store and save its tables. ``notebook(name)`` gives a chapter's context
     (:func:`focusmim.notebook.setup`). Returns name -> the chapter's result."""
-    from focusmim import chapters
-
     store = store if store is not None else RunStore()
     for name in names:
         chapters.REGISTRY.check(name, "chapter")  # every name checked before any work
@@ -167,6 +165,4 @@ def precompute(names: Sequence[str], notebook: Callable[[str], object], executor
 def save_tables(nb, result: dict) -> list[Path]:
     """Save the :class:`~focusmim.experiments.Table` values of a chapter's result as the
     notebook does: ``table``/``curves`` under the chapter's name, others with their key."""
-    from focusmim.experiments import Table
-
     return [nb.save(v, None if k in MAIN_TABLES else k) for k, v in result.items() if isinstance(v, Table)]

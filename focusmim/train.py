@@ -23,6 +23,7 @@ import contextvars
 import math
 import platform
 import time
+from typing import Any, Callable
 
 import torch
 
@@ -33,11 +34,12 @@ from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
 from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
-from focusmim.plan import progress_bar
+from focusmim.probe import features
+from focusmim.progress import progress_bar
 from focusmim.runs import Run, RunStore
 
 __all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch",
-           "RunsPending", "collecting"]
+           "RunsPending", "collecting", "main_process", "follow"]
 
 HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
 
@@ -299,8 +301,6 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
 
 @torch.no_grad()
 def _held_out_decorrelation(model: torch.nn.Module, held: torch.Tensor, device: torch.device) -> float:
-    from focusmim.probe import features
-
     model.eval()
     z = features(model.encode, held, device=device).cpu()
     model.train()
@@ -320,3 +320,37 @@ def _provenance(device: torch.device) -> dict:
         "focusmim": focusmim.__version__,
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+# ----------------------------------------------------------------------------- torchrun
+def follow() -> None:
+    """Ranks other than 0: train every run rank 0 announces until it says it is done."""
+    while True:
+        msg = distributed.broadcast(None)
+        if msg is None:
+            return
+        cfg, root = msg
+        pretrain(Config.from_dict(cfg), RunStore(root), progress=False)
+
+
+def main_process(command: Callable[[], Any]) -> Any:
+    """Run ``command`` on rank 0 while the other ranks :func:`follow` it; returns its
+    result on rank 0 and None elsewhere. A single process just runs ``command``.
+
+    Example:
+        >>> main_process(lambda: 7)
+        7
+    """
+    distributed.init()
+    if distributed.world_size() <= 1:
+        return command()
+    try:
+        if not distributed.is_main():
+            follow()
+            return None
+        try:
+            return command()
+        finally:
+            distributed.lead(None)
+    finally:
+        torch.distributed.destroy_process_group()

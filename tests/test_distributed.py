@@ -29,16 +29,15 @@ WEIGHT_ATOL, LOSS_RTOL = 1e-4, 1e-6
 
 CHILD = """
 import json, sys
-from focusmim import distributed
 from focusmim.config import Config
 from focusmim.runs import RunStore
-from focusmim.train import pretrain
+from focusmim.train import main_process, pretrain
 
 def main():
     run = pretrain(Config.from_dict(json.loads(sys.argv[1])), RunStore(sys.argv[2]), progress=False)
     print("OUTCOME", run.outcome, flush=True)
 
-distributed.main_process(main)
+main_process(main)
 """
 
 

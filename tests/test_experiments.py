@@ -8,7 +8,8 @@ import focusmim
 
 from focusmim.cli import main
 from focusmim.experiments import Table, compare, publish, results_dir, tables_dir
-from focusmim.notebook import load_tables, setup
+from focusmim.experiments import load_tables
+from focusmim.notebook import setup
 from focusmim.runs import RunStore
 
 

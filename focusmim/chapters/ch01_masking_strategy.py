@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-
 import inspect
 from typing import Any, Sequence
 
@@ -24,6 +23,8 @@ import torch
 
 from focusmim import masking
 from focusmim.chapters import register
+from focusmim.data import load_for_config
+from focusmim.data.base import spread_over_classes
 from focusmim.experiments import Table, compare
 from focusmim.runs import Run, RunStore
 
@@ -131,9 +132,6 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
         row["strategy"], row["ratio"] = strategy, float(ratio)
     sweep.meta["ratios"] = [float(r) for r in nb.ratios]
     runs = {name: rs[:1] for name, rs in table.runs.items()}  # the first seed's runs, trained by compare
-    from focusmim.data import load_for_config
-
-    from focusmim.data.base import spread_over_classes
 
     test_set = load_for_config(nb.base, "test")
     test = test_set.images[spread_over_classes(test_set.labels, N_RECONSTRUCTIONS)]

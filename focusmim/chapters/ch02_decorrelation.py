@@ -20,6 +20,7 @@ import torch
 
 from focusmim.chapters import register
 from focusmim.chapters.ch01_masking_strategy import STRATEGIES
+from focusmim.data import load_for_config
 from focusmim.experiments import Table, mean_std, provenance, runs_record, train_conditions
 from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity
 from focusmim.runs import Run, RunStore
@@ -77,8 +78,6 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     std over pretraining seeds of every statistic in :data:`STATS`, with N and d),
     ``curves`` (strategy -> per-seed lists of the per-epoch decorrelation, with
     ``curve_n``, the held-out images used during training) and ``runs``."""
-    from focusmim.data import load_for_config
-
     store = store if store is not None else RunStore()
     runs = train_conditions(nb.base, STRATEGIES, seeds=nb.seeds, store=store, progress=progress)
     held = load_for_config(nb.base, "test").images[:HELD_OUT]

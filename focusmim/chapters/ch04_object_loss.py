@@ -28,6 +28,7 @@ import torch
 from focusmim import foreground as fg_maps
 from focusmim.chapters import register
 from focusmim.config import Config
+from focusmim.data import load_for_config
 from focusmim.experiments import Table, provenance, summarise, train_conditions
 
 __all__ = [
@@ -154,8 +155,6 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
         >>> ex["images"].dtype, ex["images"].shape, ex["maps"].shape, ex["source"]
         (dtype('uint8'), (2, 3, 32, 32), (2, 1, 32, 32), 'gt')
     """
-    from focusmim.data import load_for_config
-
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} is not allowed; allowed: a whole number >= 1")
     if cfg.foreground == "none":
@@ -192,7 +191,6 @@ def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=N
     if run is not None:
         return run.cached_json(f"filter-counts-{foreground}.json",
                                lambda: filter_counts(cfg, foreground, progress=progress))
-    from focusmim.data import load_for_config
 
     if foreground == "gt":
         ds = load_for_config(cfg.replace(foreground="gt"), "unlabeled")

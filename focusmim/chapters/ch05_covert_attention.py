@@ -21,11 +21,16 @@ Example:
 from __future__ import annotations
 
 import time
+
 import torch
 
-from focusmim import foreground as fg_maps, masking
+from focusmim import foreground as fg_maps
+from focusmim import masking
 from focusmim.chapters import register
+from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
 from focusmim.chapters.ch04_object_loss import object_base
+from focusmim.data import load_for_config
+from focusmim.data.base import spread_over_classes
 from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
 from focusmim.metrics import as_weight, foreground_error
 from focusmim.paper import PAPER_COVERT_ERROR
@@ -81,9 +86,6 @@ def _ratio(cfg) -> float:
 def _test_batch(cfg, n: int, *, spread: bool = False):
     """The first ``n`` test images and their foreground maps (floats in [0, 1]); with
     ``spread``, ``n`` images spread over the classes instead (for figures)."""
-    from focusmim.data import load_for_config
-    from focusmim.data.base import spread_over_classes
-
     if spread:
         ds = load_for_config(cfg.replace(foreground="none" if cfg.foreground == "rembg" else cfg.foreground), "test")
         ds = ds.subset(spread_over_classes(ds.labels, n))
@@ -151,8 +153,6 @@ def reconstructions(run, n: int = 4, which: str | int = "best") -> dict:
         return {"target": u8(x), "foreground": u8(fg), "plain_input": u8(plain.inputs),
                 "plain_recon": u8(_recon(model, plain.inputs)), "covert_input": u8(cov.inputs),
                 "covert_recon": u8(_recon(model, cov.inputs)), "which": which}
-
-    from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
 
     return run.cached_json_or_older(f"covert-recon-{which}-classes-n{n}.json", compute,
                                     f"covert-recon-{which}-n{n}.json", OLDER_EXAMPLES)

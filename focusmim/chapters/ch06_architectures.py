@@ -26,14 +26,17 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from focusmim import masking
 from focusmim.chapters import register
-from focusmim.experiments import Table, compare
+from focusmim.config import resolve_device
+from focusmim.data import load_for_config
+from focusmim.experiments import Table, compare, load_tables
 from focusmim.presets import CHAPTER_DEFAULTS, LR_GRID, SMOKE_BUDGETS
+from focusmim.probe import finetune, split_labeled
 from focusmim.runs import Run, RunStore
 
 __all__ = ["NAME", "LR_GRID", "CONDITIONS", "convnext_base", "grid_mapping", "warmup_for", "finetune_run",
@@ -78,10 +81,6 @@ def convnext_base(base, lr: float):
 def finetune_run(run: Run, preset: str, seed: int = 0) -> dict:
     """End-to-end fine-tuning (global average pooling + linear head) of a run's encoder
     on the labeled split; cached in the run's folder."""
-    from focusmim.config import resolve_device
-    from focusmim.data import load_for_config
-    from focusmim.probe import finetune, split_labeled
-
     kw = FINETUNE_DEFAULTS[preset]
 
     def compute() -> dict:
@@ -97,8 +96,6 @@ def finetune_run(run: Run, preset: str, seed: int = 0) -> dict:
 
 def autoencoder_rows() -> tuple[str | None, list[dict]]:
     """Chapter 1's rows for random patches and masked periphery at the largest stored budget."""
-    from focusmim.notebook import load_tables
-
     tables = load_tables("01_masking_strategy")
     for preset, t in tables.items():
         rows = [r for r in t.rows if r["condition"] in ("random patches", "masked periphery")]

@@ -25,11 +25,17 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import foreground as fg_maps, masking
+from focusmim import foreground as fg_maps
+from focusmim import masking
 from focusmim.chapters import register
+from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
+from focusmim.data import load_for_config
+from focusmim.data.base import spread_over_classes
 from focusmim.experiments import Table, compare
+from focusmim.masking.learned import load_mask_network
 from focusmim.metrics import object_affinity
-from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS, SMOKE_BUDGETS
+from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS
+from focusmim.presets import SMOKE_BUDGETS
 from focusmim.runs import Run, RunStore
 
 __all__ = ["NAME", "conditions", "snapshot_epochs", "mask_gallery", "compute",
@@ -76,8 +82,6 @@ def _object_test(cfg, n: int | None = None):
     """Test images with object maps: the ground truth on the synthetic set; on real images
     rembg's u2netp maps of the first :data:`AFFINITY_N` test images, keeping those in which
     it finds an object (the paper's filter)."""
-    from focusmim.data import load_for_config
-
     if cfg.dataset == "synthetic":
         data = load_for_config(cfg.replace(foreground="gt"), "test")
     else:
@@ -86,8 +90,6 @@ def _object_test(cfg, n: int | None = None):
 
 
 def _masks_of(run: Run, which, x: torch.Tensor) -> torch.Tensor:
-    from focusmim.masking.learned import load_mask_network
-
     net = load_mask_network(run.dir.name, run.dir.parent, which)
     return torch.cat([net(x[i:i + 256]) for i in range(0, len(x), 256)])
 
@@ -96,9 +98,6 @@ def mask_gallery(run: Run, n: int = N_GALLERY) -> dict:
     """Masks of ``n`` fixed test images at every snapshot epoch of an ADIOS run, plus the
     object affinity at each snapshot (against the ground truth on synthetic images, rembg's
     maps elsewhere); cached in the run's folder. The gallery's images are spread over the classes."""
-    from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
-    from focusmim.data.base import spread_over_classes
-
     def compute() -> dict:
         cfg = run.config
         data = _object_test(cfg)

@@ -32,6 +32,7 @@ __all__ = [
     "ImageSet",
     "SPLITS",
     "default_cache_dir",
+    "default_data_root",
     "cached",
     "cache_key",
     "balanced_subset_index",
@@ -268,3 +269,19 @@ def default_download_root(cache_dir) -> Path:
     """Where torchvision downloads go when no root is given: ``<cache>/torchvision``."""
     base = default_cache_dir() if cache_dir in (None, False, True) else Path(cache_dir)
     return base / "torchvision"
+
+
+def default_data_root(dataset: str) -> str | None:
+    """Where to look for a dataset's files: ``$FOCUSMIM_DATA`` (a folder holding
+    ``cifar10/`` and/or ``stl10/``, or the dataset folder itself), else the
+    ``shared/data`` folder beside the repository when it exists."""
+    env = os.environ.get("FOCUSMIM_DATA")
+    candidates = []
+    if env:
+        candidates += [Path(env) / dataset, Path(env)]
+    repo = Path(__file__).resolve().parents[2]
+    candidates += [repo.parent / "shared" / "data" / dataset, repo / "shared" / "data" / dataset]
+    for c in candidates:
+        if c.exists() and (c / "train").exists() or (c.exists() and dataset == "stl10"):
+            return str(c)
+    return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
+from .base import ImageSet, cache_key, cached, default_data_root, default_download_root, native_then_resized
 
 __all__ = ["load_cifar10", "find_root", "decode_folder"]
 
@@ -30,8 +30,6 @@ _EXTS = {".jpg", ".jpeg", ".png"}
 def find_root(root) -> Path | None:
     """The ImageFolder root (holding ``train/`` and ``test/``) at or under ``root``, else ``None``."""
     if root is None:
-        from focusmim.config import default_data_root
-
         root = default_data_root("cifar10")
         if root is None:
             return None

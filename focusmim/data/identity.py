@@ -34,7 +34,11 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from focusmim.io import atomic_write_text
+
 from .base import default_cache_dir, default_download_root
+from .cifar10 import find_root as cifar10_root
+from .stl10 import find_root as stl10_root
 
 __all__ = ["fingerprint_entries", "fingerprint_files", "data_files", "fingerprint", "canonical",
            "key_fingerprint", "CIFAR10_JPEG_TREE"]
@@ -85,8 +89,6 @@ def fingerprint_files(root: str | os.PathLike, rels: Sequence[str] | Callable[[]
     rels = sorted(rels() if callable(rels) else rels)
     fp = fingerprint_entries((r, _md5(root / r)) for r in rels)
     if cache:
-        from focusmim.io import atomic_write_text
-
         try:
             atomic_write_text(json.dumps({"root": str(root), "files": len(rels), "fingerprint": fp}), path)
         except OSError:
@@ -124,9 +126,7 @@ def data_files(dataset: str, root=None, download: bool = False):
         folder = Path(root).expanduser()
         return folder, lambda: _image_files(folder)
     if dataset == "cifar10":
-        from .cifar10 import find_root
-
-        tree = find_root(root)
+        tree = cifar10_root(root)
         if tree is not None:
             return tree, lambda: sorted(f"{s}/{r}" for s in ("train", "test") for r in _image_files(tree / s))
         from torchvision.datasets import CIFAR10
@@ -138,9 +138,7 @@ def data_files(dataset: str, root=None, download: bool = False):
     if dataset == "stl10":
         from torchvision.datasets import STL10
 
-        from .stl10 import find_root
-
-        tree = find_root(root)
+        tree = stl10_root(root)
         if tree is None:
             return None
         base = tree / STL10.base_folder

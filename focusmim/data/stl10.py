@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
+from .base import ImageSet, cache_key, cached, default_data_root, default_download_root, native_then_resized
 
 __all__ = ["load_stl10", "find_root", "read_split"]
 
@@ -66,8 +66,6 @@ def _stl10_class():
 def find_root(root) -> Path | None:
     """The folder that holds ``stl10_binary/`` at or around ``root`` (or the default data root)."""
     if root is None:
-        from focusmim.config import default_data_root
-
         root = default_data_root("stl10")
         if root is None:
             return None

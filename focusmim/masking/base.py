@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from focusmim.registry import Param
 

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import torch
 
+from focusmim import models
+from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
+from focusmim.runs import Run, RunStore
 from focusmim.schemas import MASKERS
 
 register = MASKERS.register
-from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
 
 __all__ = ["LearnedMasks", "load_mask_network"]
 
@@ -38,9 +40,6 @@ def load_mask_network(run_key: str, store_root=None, which: str | int = "last", 
     ``which`` is ``"last"`` or a snapshot epoch (snapshots keep every module of
     the objective, see :mod:`focusmim.train`).
     """
-    from focusmim import models
-    from focusmim.runs import Run, RunStore
-
     if not isinstance(run_key, str) or not run_key:
         raise ValueError(f"run_key={run_key!r} is not allowed; allowed: the folder name of a stored ADIOS run")
     root = RunStore(store_root).root

@@ -18,6 +18,8 @@ import torch
 
 from focusmim.schemas import BACKBONES, MODELS
 
+from .common import size_pair
+
 REGISTRY = MODELS  # names and parameters are declared in focusmim.schemas
 register = REGISTRY.register
 build = REGISTRY.build
@@ -55,26 +57,6 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> i
     if not isinstance(module, torch.nn.Module):
         raise ValueError(f"module={type(module).__name__} is not allowed; allowed: a torch.nn.Module")
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def size_pair(image_size, multiple: int = 1) -> tuple[int, int]:
-    """``(H, W)`` from a square side or an ``(H, W)`` pair, each side a positive multiple of ``multiple``.
-
-    Example:
-        >>> size_pair(96), size_pair((32, 64), 8)
-        ((96, 96), (32, 64))
-    """
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        h = w = image_size
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        h, w = image_size
-    else:
-        raise ValueError(f"image_size={image_size!r} is not allowed; allowed: an int or an (H, W) pair")
-    for v in (h, w):
-        if isinstance(v, bool) or not isinstance(v, int) or v < multiple or v % multiple:
-            raise ValueError(f"image_size={image_size!r} is not allowed; allowed: sides that are multiples of "
-                             f"{multiple}, at least {multiple}")
-    return int(h), int(w)
 
 
 def flops(model: torch.nn.Module, image_size: int | tuple[int, int] = 96, *, part: str = "forward",

@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from focusmim.models.common import size_pair
 from focusmim.schemas import MODELS
 
 register = MODELS.register
@@ -224,8 +225,6 @@ class ResidualAutoencoder(nn.Module):
 
 
 def _size_pair(image_size) -> tuple[int, int]:
-    from focusmim.models import size_pair
-
     return size_pair(image_size, 8)
 
 

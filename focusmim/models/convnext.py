@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from focusmim.models.common import size_pair
 from focusmim.schemas import MODELS
 
 register = MODELS.register
@@ -149,8 +150,6 @@ class ConvNeXtFCMAE(nn.Module):
 
     def latent_shape(self, image_size: int | tuple[int, int]) -> tuple[int, int, int]:
         """``(C, h, w)`` of ``z`` for a square side or an ``(H, W)`` pair."""
-        from focusmim.models import size_pair
-
         h, w = size_pair(image_size)
         if self.grid is not None:
             return (self.dims[-1], self.grid, self.grid)

@@ -17,12 +17,13 @@ Example:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from focusmim.captions import budget_caption
 
 __all__ = [
     "bar_chart",
@@ -32,7 +33,6 @@ __all__ = [
     "grouped_bars",
     "image_grid",
     "provenance_caption",
-    "budget_text",
     "to_image",
     "PALETTE",
     "PAPER_MARKER",
@@ -318,25 +318,11 @@ def image_panel_problems(fig: Figure, *, white: float = 0.9, flat: float = 0.01)
     return out
 
 
-def budget_text(shown: Any) -> str:
-    """:func:`focusmim.notebook.budget_caption`: one line saying what the shown numbers
-    cost, generated from a Table (its runs' own records) or a Table's meta.
-
-    Example:
-        >>> budget_text({"dataset": "stl10", "image_size": 96, "epochs": 500, "seeds": [0],
-        ...              "device_name": "NVIDIA H100", "wall_time_s": 7200})
-        'stl10 96 px, 500 epochs, pretraining seeds [0], trained on NVIDIA H100, 2.0 h'
-    """
-    from focusmim.notebook import budget_caption
-
-    return budget_caption(shown)
-
-
 def provenance_caption(fig: Figure, meta: Any, prefix: str = "Budget: ") -> str:
-    """Write :func:`budget_text` of ``meta`` (a Table, whose rows' runs say where and how
+    """Write :func:`focusmim.captions.budget_caption` of ``meta`` (a Table, whose rows' runs say where and how
     long they were trained, or a Table's meta) under the figure; returns the text."""
     if not isinstance(fig, Figure):
         raise ValueError(f"fig={type(fig).__name__} is not allowed; allowed: a matplotlib Figure")
-    text = prefix + budget_text(meta)
+    text = prefix + budget_caption(meta)
     fig.text(0.01, -0.01, text, fontsize=7, color="dimgray", ha="left", va="top")
     return text

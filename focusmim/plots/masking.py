@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from focusmim.masking.gallery import PHOTOS, example_images, gallery
 from focusmim.paper import PAPER_ACCURACY
 from focusmim.plots.common import (
     bar_chart,
@@ -179,8 +180,6 @@ def mask_gallery(image_size: int = 96, n_images: int = 2, dpi: int = 72, **kwarg
     """Every masking strategy on ``n_images`` real photographs (the paper's Fig. 2
     analogue), drawn by :func:`focusmim.masking.gallery.gallery` at ``dpi`` (keeps
     the stored notebook small)."""
-    from focusmim.masking.gallery import PHOTOS, example_images, gallery
-
     if isinstance(n_images, bool) or not isinstance(n_images, int) or not 1 <= n_images <= len(PHOTOS):
         raise ValueError(f"n_images={n_images!r} is not allowed; allowed: a whole number from 1 to {len(PHOTOS)}")
     fig = gallery(example_images(image_size)[:n_images], **kwargs)

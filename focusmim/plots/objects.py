@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from focusmim.plots.common import grouped_bars, image_grid, line_plot, provenance_caption
+from focusmim.plots.common import grouped_bars, image_grid, line_plot, provenance_caption, table_bars
 
 __all__ = ["accuracy_vs_epoch", "foreground_gallery", "segmentation_gallery", "covert_error_bars",
            "covert_reconstructions", "covert_probe_bars", "LOSS_LABELS"]
@@ -171,8 +171,6 @@ def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
 
 def covert_probe_bars(probe, *, caption: bool = True) -> Figure:
     """Linear-probe accuracy of the periphery runs pretrained without / with the second disc."""
-    from focusmim.plots.common import table_bars
-
     rows, _ = _rows(probe)
     if not rows:
         raise ValueError("probe has no rows; allowed: chapter 05's probe Table")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from focusmim.masking.base import disc_radius, mean_fill, pixel_distance
+from focusmim.plots.common import image_grid
 
 __all__ = ["render", "still", "explorer"]
 
@@ -98,8 +99,6 @@ def still(model, image, positions: Sequence = (None, (0.25, 0.25), (0.75, 0.7)),
         >>> len(fig.axes)
         8
     """
-    from focusmim.plots.common import image_grid
-
     out = render(model, image, list(positions), ratio=ratio)
     fg = None if foreground is None else np.asarray(foreground, dtype=np.float32).reshape(out["image"].shape[:2])
     if fg is not None and fg.max() > 1:

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from focusmim import masking
 from focusmim.plots.common import to_image
+from focusmim.runs import RunStore
 
 __all__ = ["render", "masker_for", "find_model", "explorer", "STRATEGIES"]
 
@@ -100,8 +101,6 @@ def render(image, strategy: str = "random_patches", *, ratio: float | None = Non
 def find_model(base, strategy: str, *, ratio: float | None = None, sigma: float | None = None, store=None):
     """The trained model of ``strategy`` at ``ratio``/``sigma`` under ``base``'s budget
     from the run store (seed ``base.seed``), or None when the store does not hold it."""
-    from focusmim.runs import RunStore
-
     masking.REGISTRY.check(strategy, "strategy")
     params = _params(strategy)
     store = store if store is not None else RunStore()

@@ -35,6 +35,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from focusmim.masking.gallery import example_images
+from focusmim.widgets.covert import render
+from focusmim.widgets.masking import masker_for
+
 __all__ = ["Explorer", "slider_figure", "masking_explorer", "blur_explorer", "covert_explorer", "png_uri"]
 
 
@@ -128,8 +132,6 @@ def slider_figure(frames: Sequence[Sequence[Any]], labels: Sequence[str], *, col
 
 
 def _strategy_panels(x: torch.Tensor, strategy: str, seed: int, **settings) -> list[np.ndarray]:
-    from focusmim.widgets.masking import masker_for
-
     out = masker_for(strategy, **settings)(x[None], torch.Generator().manual_seed(seed),
                                            index=torch.zeros(1, dtype=torch.int64))
     # the loss region as in the gallery (focusmim.masking.gallery): the image bright where the loss counts
@@ -138,8 +140,6 @@ def _strategy_panels(x: torch.Tensor, strategy: str, seed: int, **settings) -> l
 
 
 def _photo(image, size: int) -> torch.Tensor:
-    from focusmim.masking.gallery import example_images
-
     if image is None:
         return example_images(size)[1]
     x = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
@@ -189,8 +189,6 @@ def covert_explorer(model, image, *, grid: Sequence[float] = (0.2, 0.5, 0.8), ra
     """Slide the covert-attention disc over a grid of positions (plus "none"): the masked
     input and ``model``'s reconstruction of it, all computed in one batched forward pass
     (:func:`focusmim.widgets.covert.render`). ``size``: frame pixels (None: the image's own)."""
-    from focusmim.widgets.covert import render
-
     if not grid or not all(isinstance(g, (int, float)) and 0 <= g <= 1 for g in grid):
         raise ValueError(f"grid={list(grid)!r} is not allowed; allowed: numbers in [0, 1]")
     positions = [None] + [(float(cy), float(cx)) for cy in grid for cx in grid]

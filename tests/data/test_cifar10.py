@@ -52,7 +52,7 @@ def test_cifar10_missing_root_says_how_to_get_it(tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_cifar10_shared_test_split(tmp_path):
-    from focusmim.config import default_data_root
+    from focusmim.data.base import default_data_root
 
     root = need_external(default_data_root("cifar10"), "CIFAR-10 JPEGs (ImageFolder train/ and test/)",
                          "set FOCUSMIM_DATA to a folder holding cifar10/, or put it at ../shared/data/cifar10")

@@ -1,4 +1,4 @@
-"""Tests for focusmim.plots.common: chart helpers, their checks, budget text and provenance captions."""
+"""Tests for focusmim.plots.common: chart helpers, their checks, and provenance captions under figures."""
 from __future__ import annotations
 
 import matplotlib
@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from focusmim.experiments import Table  # noqa: E402
-from focusmim.notebook import budget_note  # noqa: E402
+from focusmim.captions import budget_caption, budget_note  # noqa: E402
 from focusmim.plots import common, masking as pm  # noqa: E402
 
 from tests.plots.plottools import META, _acc_table
@@ -18,12 +18,6 @@ def test_bar_chart_validates():
         common.bar_chart(["a", "b"], [0.1])
     with pytest.raises(ValueError, match="conditions"):
         common.table_bars(_acc_table(), conditions=["nope"])
-
-
-def test_budget_text():
-    assert common.budget_text(META) == "synthetic 32 px, 2 epochs, pretraining seeds [0, 1], trained on CPU, 1.5 min"
-    with pytest.raises(ValueError, match="meta"):
-        common.budget_text([1, 2])
 
 
 def test_caption_comes_from_the_runs_shown_not_the_executing_machine():
@@ -37,7 +31,7 @@ def test_caption_comes_from_the_runs_shown_not_the_executing_machine():
     assert "pretraining seeds [0]," in text and "10 epochs" in text and "all unlabeled images" in text
     # rows listing the same runs (one per probed epoch) count once; other runs add their epochs and time
     table.rows += [dict(r, epoch=5) for r in rows] + [dict(rows[0], run_keys=["c"], epochs=12, pretrain_seeds=[1])]
-    assert common.budget_text(table).endswith("10-12 epochs, pretraining seeds [0, 1], trained on NVIDIA H100, 1.5 min")
+    assert budget_caption(table).endswith("10-12 epochs, pretraining seeds [0, 1], trained on NVIDIA H100, 1.5 min")
     note = budget_note(table)
     assert "40.0-40.0 % against 10 % chance: above chance" in note
     assert "near chance" in budget_note(Table("t", [dict(r, accuracy_mean=0.11) for r in rows]))

@@ -1,0 +1,39 @@
+"""focusmim.captions: the budget words beside tables and figures, generated from the shown runs' records."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from focusmim.captions import budget_caption, budget_note, shown_budget
+from focusmim.experiments import Table
+from tests.plots.plottools import META
+
+
+def test_caption_reads_the_meta():
+    assert budget_caption(META) == "synthetic 32 px, 2 epochs, pretraining seeds [0, 1], trained on CPU, 1.5 min"
+    with pytest.raises(ValueError, match="meta"):
+        budget_caption([1, 2])
+
+
+def test_rows_replace_the_executing_machine_and_count_each_run_once():
+    rows = [dict(run_keys=["a"], device="NVIDIA H200", wall_time_s=3600.0, epochs=10, pretrain_seeds=[0]),
+            dict(run_keys=["a"], device="NVIDIA H200", wall_time_s=3600.0, epochs=10, pretrain_seeds=[0],
+                 epoch=5),  # the same run probed at another epoch
+            dict(run_keys=["raw"], epochs=0)]  # a baseline without pretraining adds no epochs
+    b = shown_budget(Table("t", rows, meta={"dataset": "cifar10", "device_name": "CPU", "seeds": [0, 1, 2]}))
+    assert (b["device_name"], b["wall_time_s"], b["epochs"], b["seeds"]) == ("NVIDIA H200", 3600.0, 10, [0])
+    assert budget_caption(Table("t", rows, meta={"dataset": "cifar10"})).endswith("trained on NVIDIA H200, 1.0 h")
+
+
+def test_caption_skips_an_unknown_time():
+    assert budget_caption({"dataset": "synthetic", "wall_time_s": math.nan}) == "synthetic"
+
+
+def test_note_places_the_numbers_against_chance():
+    near = Table("t", [dict(accuracy_mean=0.11), dict(accuracy_mean=0.12)], meta={"dataset": "synthetic"})
+    assert "near chance, so the checks below say little" in budget_note(near)
+    mixed = Table("t", [dict(accuracy_mean=0.11), dict(accuracy_mean=0.40)], meta={"dataset": "synthetic"})
+    assert "1 of 2 near chance" in budget_note(mixed)
+    far = Table("t", [dict(accuracy_mean=0.40), dict(accuracy_mean=float("nan"))], meta={"dataset": "synthetic"})
+    assert "40.0-40.0 % against 10 % chance: above chance" in budget_note(far)
