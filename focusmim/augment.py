@@ -21,13 +21,18 @@ import math
 import torch
 import torch.nn.functional as F
 
+from focusmim.registry import Param
+
 __all__ = ["random_resized_crop", "sample_crop_boxes", "apply_crop_boxes"]
 
 
-def _check_range(name: str, value, low: float, high: float) -> tuple[float, float]:
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-    if not ok or not (low < value[0] <= value[1] <= high):
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: a pair (low, high) with {low} < low <= high <= {high}")
+_SCALE = Param("range", low=0, high=1, low_open=True)  # the crop's share of the image's area
+_RATIO = Param("range", low=0, low_open=True)  # the crop's aspect ratio w/h
+_BATCH = Param("int", low=0)
+
+
+def _checked(param: Param, name: str, value) -> tuple[float, float]:
+    param.check(name, value)
     return float(value[0]), float(value[1])
 
 
@@ -42,10 +47,9 @@ def sample_crop_boxes(
     that does not fit is clamped to the image (so extreme draws become narrower or shorter
     crops); its position is then uniform over the valid range. One ``torch.rand`` call.
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
-        raise ValueError(f"batch={batch!r} is not allowed; allowed: a whole number >= 0")
-    s0, s1 = _check_range("scale", scale, 0.0, 1.0)
-    r0, r1 = _check_range("ratio", ratio, 0.0, math.inf)
+    _BATCH.check("batch", batch)
+    s0, s1 = _checked(_SCALE, "scale", scale)
+    r0, r1 = _checked(_RATIO, "ratio", ratio)
     if not isinstance(generator, torch.Generator):
         raise ValueError("generator must be a torch.Generator (randomness only comes from it)")
     u = torch.rand(batch, 5, generator=generator, device=generator.device)

@@ -206,7 +206,7 @@ _NUMBER = dict(
     ratio=Param("float", low=0, high=1, low_open=True, high_open=True, none=True),
     lr=Param("float", low=0, low_open=True, none=True),
     weight_decay=Param("float", low=0),
-    crop_scale=Param("pair", low=0, high=1),
+    crop_scale=Param("range", low=0, high=1, low_open=True),
     snapshot_epochs=Param("ints", low=1),
     data_root=Param("str", none=True),
     masker_params=Param("any"),
@@ -244,9 +244,6 @@ def _validate(cfg: "Config") -> None:
         raise ConfigError(f"model={cfg.model!r} is not allowed as the pretraining model; allowed: "
                           f"{', '.join(map(repr, BACKBONES))} ({cfg.model!r} is the ADIOS mask network, "
                           f"built by objective='adios_mim' or 'adios_simclr')")
-    lo, hi = cfg.crop_scale
-    if not (0 < lo <= hi <= 1):
-        raise ConfigError(f"crop_scale={cfg.crop_scale!r} is not allowed; allowed: (low, high) with 0 < low <= high <= 1")
     if cfg.warmup_epochs and cfg.warmup_epochs >= cfg.epochs:
         raise ConfigError(f"warmup_epochs={cfg.warmup_epochs} with epochs={cfg.epochs} is not allowed; "
                           f"allowed: fewer warmup epochs than epochs (0 for none)")

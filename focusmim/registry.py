@@ -49,7 +49,8 @@ class Param:
     """The declared type and range of one parameter.
 
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of
-    ``choices``), ``pair`` (two numbers in [low, high]), ``ints`` (a list of whole
+    ``choices``), ``pair`` (two numbers in [low, high]), ``range`` (a pair ``(a, b)`` with
+    ``low <= a <= b <= high``, e.g. a crop's area range), ``ints`` (a list of whole
     numbers >= low) or ``any`` (not checked: objects such as a network). ``none``
     allows ``None``; ``low``/``high`` bound numbers (open bounds with
     ``low_open``/``high_open``).
@@ -60,6 +61,10 @@ class Param:
         ValueError: n=0 is not allowed; allowed: a whole number >= 1
         >>> Param("choice", "a", choices=("a", "b")).allowed()
         "'a', 'b'"
+        >>> Param("range", low=0, high=1, low_open=True).check("scale", (0.5, 0.2))
+        Traceback (most recent call last):
+        ...
+        ValueError: scale=(0.5, 0.2) is not allowed; allowed: a pair (a, b) with 0 < a <= b <= 1
     """
 
     kind: str
@@ -84,6 +89,10 @@ class Param:
             text = "anything"
         elif self.kind == "pair":
             text = f"a pair of numbers (a, b) with {self.low:g} <= a, b <= {self.high:g}"
+        elif self.kind == "range":
+            lo = f"{self.low:g} {'<' if self.low_open else '<='} " if self.low is not None else ""
+            hi = f" {'<' if self.high_open else '<='} {self.high:g}" if self.high is not None else ""
+            text = f"a pair (a, b) with {lo}a <= b{hi}"
         elif self.kind == "ints":
             text = f"a list of whole numbers >= {self.low:g}"
         else:
@@ -114,11 +123,18 @@ class Param:
         if self.kind == "pair":
             return (isinstance(v, (list, tuple)) and len(v) == 2
                     and all(_number(x) and self.low <= x <= self.high for x in v))
+        if self.kind == "range":
+            return (isinstance(v, (list, tuple)) and len(v) == 2 and all(self._in_range(x) for x in v)
+                    and v[0] <= v[1])
         if self.kind == "ints":
             return isinstance(v, (list, tuple)) and all(
                 isinstance(x, int) and not isinstance(x, bool) and x >= self.low for x in v)
         if self.kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
             return False
+        return self._in_range(v)
+
+    def _in_range(self, v: Any) -> bool:
+        """A finite number within ``low``/``high`` (open or closed)."""
         if not _number(v):
             return False
         if self.low is not None and (v < self.low or (self.low_open and v == self.low)):

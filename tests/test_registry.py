@@ -32,3 +32,14 @@ def test_unknown_keys_and_names_list_the_allowed_ones():
         reg.check("circle")
     with pytest.raises(ValueError, match="declared but its module is not imported"):
         reg.build("square")
+
+
+def test_range_param_orders_its_pair_and_honours_open_bounds():
+    from focusmim.registry import Param
+
+    scale = Param("range", low=0, high=1, low_open=True)
+    assert scale.ok((0.08, 1.0)) and scale.ok([0.5, 0.5])
+    for bad in [(0.0, 1.0), (0.5, 0.2), (0.5, 1.5), (0.5,), "big", (0.2, float("nan")), (0.2, None)]:
+        assert not scale.ok(bad), bad
+    assert Param("range", low=0, low_open=True).ok((0.75, 1e6))  # no upper bound
+    assert scale.allowed() == "a pair (a, b) with 0 < a <= b <= 1"
