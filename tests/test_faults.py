@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from focusmim.cli import main as cli
-from focusmim.config import Config, make_config
+from focusmim.config import make_config
 from focusmim.io import WriteError, file_digest
 from focusmim.objectives import MIM
 from focusmim.runs import MANIFEST, DamagedRunError, DamagedRunWarning, Run, RunStore

@@ -40,8 +40,8 @@ def build(name: str, **params: Any):
     return factory(**params)
 
 
-from focusmim.masking.base import MaskOutput, Masker, apply_foreground  # noqa: E402
-from focusmim.masking import patches, discs, foveal  # noqa: E402,F401  (register the maskers)
-from focusmim.masking import grid, learned  # noqa: E402,F401  (ConvNeXt periphery, ADIOS masks)
+# the strategies register themselves (grid: the ConvNeXt periphery, learned: ADIOS masks)
+from focusmim.masking import discs, foveal, grid, learned, patches  # noqa: E402,F401
+from focusmim.masking.base import Masker, MaskOutput, apply_foreground  # noqa: E402
 
 __all__ = ["REGISTRY", "register", "build", "available", "MaskOutput", "Masker", "apply_foreground"]

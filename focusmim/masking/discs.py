@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.schemas import MASKERS
-
-register = MASKERS.register
 from focusmim.masking.base import (
     Masker,
     MaskOutput,
@@ -33,8 +30,9 @@ from focusmim.masking.base import (
     pixel_distance,
     scaled_sigma,
 )
+from focusmim.schemas import MASKERS, PLACEMENTS  # PLACEMENTS: declared with the masker's parameters
 
-from focusmim.schemas import PLACEMENTS  # declared with the masker's parameters
+register = MASKERS.register
 
 _DISC_CACHE: dict = {}
 

@@ -42,9 +42,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from focusmim.schemas import MASKERS
-
-register = MASKERS.register
 from focusmim.masking.base import (
     Masker,
     MaskOutput,
@@ -53,6 +50,9 @@ from focusmim.masking.base import (
     check_positive,
     pixel_distance,
 )
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 
 _WEIGHT_CACHE: dict = {}
 _KERNEL_CACHE: dict = {}

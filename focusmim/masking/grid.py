@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import torch
 
+from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
 from focusmim.schemas import MASKERS
 
 register = MASKERS.register
-from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
 
 __all__ = ["GridPeriphery", "grid_visible"]
 

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.registry import Param
-from focusmim.schemas import MASKERS
-
-register = MASKERS.register
 from focusmim.masking.base import (
     GRID,
     Masker,
@@ -29,6 +25,10 @@ from focusmim.masking.base import (
     patch_index,
     scaled_sigma,
 )
+from focusmim.registry import Param
+from focusmim.schemas import MASKERS
+
+register = MASKERS.register
 
 N_PATCHES = GRID * GRID
 _M32 = 0xFFFFFFFF

@@ -1,7 +1,6 @@
 """The synthetic dataset: determinism, balance, mask alignment, and that raw pixels are a weak feature."""
 import math
 
-import numpy as np
 import pytest
 import torch
 
