@@ -36,6 +36,7 @@ __all__ = [
     "STRATEGIES",
     "LOSSES",
     "resolve_foreground",
+    "spread_positions",
     "resolve_probe_epochs",
     "object_base",
     "conditions",
@@ -143,11 +144,14 @@ def accuracy_curves(runs: dict[str, list], probe_seeds: Sequence[int], epochs: S
 
 
 def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
-    """The first ``n`` pretraining images and the foreground maps the runs weight the
-    loss with: uint8 arrays ``images`` (n,3,H,W) and ``maps`` (n,1,H,W), and ``source``.
-    With ``run`` (a :class:`~focusmim.runs.Run` trained on this data) they are stored in
-    its folder as an .npz (dtype and shape kept), so the figure is drawn again without
-    the foreground maps' cache.
+    """``n`` pretraining images spread over the split and the foreground maps the runs weight
+    the loss with: uint8 arrays ``images`` (n,3,H,W) and ``maps`` (n,1,H,W), and ``source``.
+    The pretraining split has no labels, and splits stored in class order (CIFAR-10's
+    folders) would show one class in their first images, so the examples come from ``n``
+    evenly spaced places of the split (with rembg's maps: at each place the first image the
+    paper's filter keeps). With ``run`` (a :class:`~focusmim.runs.Run` trained on this data)
+    they are stored in its folder as an .npz (dtype and shape kept), so the figure is drawn
+    again without the foreground maps' cache.
 
     Example:
         >>> from focusmim.config import make_config
@@ -163,22 +167,40 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
     def compute() -> dict:
         if cfg.foreground != "rembg":
             ds = load_for_config(cfg, "unlabeled")
-            k = min(n, len(ds))
-            return {"images": ds.images[:k], "maps": ds.foreground[:k]}
-        # the filter is per image, so the first n images that pass it are the filtered split's first n:
-        # maps of the first few images suffice (not of the whole split, which takes u2netp half an hour)
+            at = spread_positions(len(ds), n)
+            return {"images": ds.images[at], "maps": ds.foreground[at]}
+        # the filter is per image: maps of a few images at each place suffice (not of the whole split,
+        # which takes u2netp half an hour on a CPU); a place where none passes gives no example
         ds = load_for_config(cfg.replace(foreground="none"), "unlabeled")
-        m = min(4 * n, len(ds))
-        while True:
-            fg = fg_maps.foreground_maps(ds.images[:m], progress=False)
-            keep = torch.nonzero(fg_maps.keep_mask(fg)).squeeze(1)[:n]
-            if len(keep) == n or m == len(ds):
-                return {"images": ds.images[:m][keep], "maps": fg[keep]}
-            m = min(2 * m, len(ds))
+        window = 8
+        starts = spread_positions(len(ds), n)
+        cand = torch.cat([torch.arange(int(a), min(int(a) + window, len(ds))) for a in starts])
+        fg = fg_maps.foreground_maps(ds.images[cand], progress=False)
+        kept = fg_maps.keep_mask(fg)
+        pick, start = [], 0
+        for a in starts:
+            k = min(int(a) + window, len(ds)) - int(a)
+            hit = torch.nonzero(kept[start:start + k]).squeeze(1)
+            if len(hit):
+                pick.append(start + int(hit[0]))
+            start += k
+        pick = torch.tensor(pick, dtype=torch.long)
+        return {"images": ds.images[cand][pick], "maps": fg[pick]}
 
-    arrays = (run.cached_arrays(f"foreground-examples-n{n}.npz", compute) if run is not None
+    arrays = (run.cached_arrays(f"foreground-examples-spread-n{n}.npz", compute) if run is not None
               else {k: v.numpy() for k, v in compute().items()})
     return {**arrays, "source": cfg.foreground}
+
+
+def spread_positions(length: int, n: int) -> torch.Tensor:
+    """``n`` evenly spaced indices of a split of ``length`` images (all of them when fewer).
+
+    Example:
+        >>> spread_positions(10000, 5).tolist(), spread_positions(3, 5).tolist()
+        ([0, 2000, 4000, 6000, 8000], [0, 1, 2])
+    """
+    k = min(n, length)
+    return torch.arange(k, dtype=torch.long) * length // max(k, 1)
 
 
 def filter_counts(cfg: Config, foreground: str, *, progress: bool = False, run=None) -> dict:

@@ -93,3 +93,18 @@ def test_chapters_04_and_05_end_to_end(tmp_path):
     assert isinstance(ag["disc lowers the error"], bool)
     plots.covert_error_bars(res5["errors"], paper=res5["paper"])
     plots.covert_probe_bars(res5["probe"])
+
+
+def test_examples_are_spread_over_the_split_not_its_first_images():
+    """CIFAR-10's folders are stored in class order: the first images of a split are all airplanes."""
+    from focusmim.chapters.ch04_object_loss import foreground_examples, spread_positions
+    from focusmim.config import make_config
+    from focusmim.data import load_for_config
+
+    assert spread_positions(10000, 6).tolist() == [0, 1666, 3333, 5000, 6666, 8333]
+    assert spread_positions(0, 3).tolist() == [] and spread_positions(2, 3).tolist() == [0, 1]
+    cfg = make_config("smoke", foreground="gt", n_unlabeled=40)
+    ex = foreground_examples(cfg, n=4)
+    ds = load_for_config(cfg, "unlabeled")
+    assert (ex["images"] == ds.images[[0, 10, 20, 30]].numpy()).all()
+    assert not (ex["images"] == ds.images[:4].numpy()).all()
