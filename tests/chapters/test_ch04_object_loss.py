@@ -62,7 +62,7 @@ def test_chapters_04_and_05_end_to_end(tmp_path):
     ex = res["examples"]
     assert ex["maps"].shape == (6, 1, 32, 32) and ex["images"].dtype == np.uint8 == ex["maps"].dtype
     shown = res["runs"]["random patches, loss on the object"][0]
-    assert (shown.dir / "foreground-examples-n6.npz").exists() and (shown.dir / "filter-counts-gt.json").exists()
+    assert (shown.dir / "foreground-examples-spread-n6.npz").exists() and (shown.dir / "filter-counts-gt.json").exists()
     fig = plots.foreground_gallery(ex["images"], {"map": ex["maps"]})
     assert image_panel_problems(fig) == []  # the chapter's figure: no washed-out or blank panel
     plots.accuracy_vs_epoch(res["curves"])
