@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from focusmim.experiments import training_budget
 
-__all__ = ["shown_budget", "budget_caption", "budget_note"]
+__all__ = ["shown_budget", "budget_caption", "budget_note", "stand_in_note"]
 
 _EXECUTING = ("device", "device_name", "wall_time_s", "seconds", "precision")
 
@@ -124,4 +124,31 @@ def budget_note(shown: Any, *, column: str = "accuracy_mean", chance: float = 0.
                    if near else
                    "above chance, though far below the paper's budget (500 epochs on 100,000 STL-10 images at 96 px)")
         text += f" Probe accuracies {100 * lo:.1f}-{100 * hi:.1f} % against {100 * chance:.0f} % chance: {verdict}."
+    return text
+
+
+def stand_in_note(records: Any) -> str:
+    """What a figure says when its images were drawn by stand-ins (retrains of the shown
+    runs' configs, because those runs' weights were not kept), generated from the
+    ``"weights"`` records of :meth:`focusmim.runs.Run.load_model_or_stand_in` (one record
+    or several); "" for none.
+
+    Example:
+        >>> stand_in_note([{"stand_in": True, "device": "CPU", "final_loss": 0.0291,
+        ...                 "shown_device": "NVIDIA H100", "shown_final_loss": 0.0290}])
+        'drawn by a retrain of the same config on CPU (the NVIDIA H100 run in the table kept no weights); final training loss within 0.3 % of that run'
+    """
+    recs = [records] if isinstance(records, Mapping) else [r for r in records or () if r]
+    recs = [r for r in recs if isinstance(r, Mapping) and r.get("stand_in")]
+    if not recs:
+        return ""
+    devices = " + ".join(sorted({str(r.get("device") or "an unrecorded device") for r in recs}))
+    shown = " + ".join(sorted({str(r.get("shown_device") or "unrecorded device") for r in recs}))
+    many = len(recs) > 1
+    text = (f"drawn by {'retrains' if many else 'a retrain'} of the same config{'s' if many else ''} on {devices} "
+            f"(the {shown} run{'s' if many else ''} in the table kept no weights)")
+    gaps = [abs(float(r["final_loss"]) - float(r["shown_final_loss"])) / abs(float(r["shown_final_loss"]))
+            for r in recs if r.get("final_loss") is not None and r.get("shown_final_loss")]
+    if gaps:
+        text += f"; final training loss within {100 * max(gaps):.1f} % of {'those runs' if many else 'that run'}"
     return text

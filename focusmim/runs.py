@@ -335,6 +335,39 @@ class Run:
         model.load_state_dict(state["model"] if "model" in state else state["modules"]["model"])
         return model.to(device).eval()
 
+    def load_model_or_stand_in(self, which: str | int = "best", stand_in: Run | None = None
+                               ) -> tuple[torch.nn.Module, dict | None]:
+        """``(model, None)`` from this run's own weights; or, with ``stand_in`` (a finished
+        retrain of this very config in another store, for a run whose weights were not
+        kept, e.g. one trained on a borrowed GPU), ``(its model, what drew it)``: a record
+        of the stand-in's device, wall time and final loss beside this run's, for a
+        figure to say whose weights it shows.
+
+        Example:
+            >>> import tempfile
+            >>> from focusmim.config import make_config
+            >>> cfg = make_config("smoke")
+            >>> a, b = RunStore(tempfile.mkdtemp()).open(cfg), RunStore(tempfile.mkdtemp()).open(cfg)
+            >>> a.load_model_or_stand_in(stand_in=b)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: stand_in=... is not allowed; allowed: a finished run of this config (...) in another store
+        """
+        if stand_in is None:
+            return self.load_model(which), None
+        if (not isinstance(stand_in, Run) or stand_in.dir.name != self.dir.name
+                or stand_in.dir.resolve() == self.dir.resolve() or not stand_in.finished):
+            what = stand_in.dir if isinstance(stand_in, Run) else type(stand_in).__name__
+            raise ValueError(f"stand_in={what} is not allowed; allowed: a finished run of this config "
+                             f"({self.dir.name}) in another store")
+        mine, theirs = self.metrics, stand_in.metrics
+        record = {"stand_in": True, "key": self.dir.name,
+                  "device": theirs.get("device_name", theirs.get("device")),
+                  "wall_time_s": theirs.get("wall_time_s"), "final_loss": (theirs.get("loss") or [None])[-1],
+                  "shown_device": mine.get("device_name", mine.get("device")),
+                  "shown_final_loss": (mine.get("loss") or [None])[-1]}
+        return stand_in.load_model(which), record
+
     def __repr__(self) -> str:
         m = self.metrics
         return f"Run({self.dir.name}, epochs_done={m.get('epochs_done', 0)}, finished={m.get('finished', False)})"

@@ -29,7 +29,7 @@ from focusmim.experiments import Table, compare
 from focusmim.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions",
-           "reconstructions", "accuracies", "N_RECONSTRUCTIONS"]
+           "reconstructions", "reconstruction_images", "accuracies", "N_RECONSTRUCTIONS"]
 
 NAME = "01_masking_strategy"
 
@@ -91,27 +91,41 @@ def _to_uint8(x: torch.Tensor) -> list:
     return x.clamp(0, 1).mul(255).round().to(torch.uint8).tolist()
 
 
+def reconstruction_images(cfg) -> torch.Tensor:
+    """The test images every strategy reconstructs: uint8 (n,3,H,W), one from each of
+    :data:`N_RECONSTRUCTIONS` classes (the split's first images are often of one class)."""
+    test_set = load_for_config(cfg, "test")
+    return test_set.images[spread_over_classes(test_set.labels, N_RECONSTRUCTIONS)]
+
+
 @torch.no_grad()
-def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
+def reconstructions(run: Run, images: torch.Tensor, seed: int = 0, stand_in: Run | None = None) -> dict:
     """Masked input, reconstruction and target of ``images`` (uint8 (n,3,H,W)) for a
     trained run's own masker, as uint8 nested lists (JSON-friendly), cached in the
-    run's folder. The mask is drawn from ``torch.Generator().manual_seed(seed)``."""
+    run's folder. The mask is drawn from ``torch.Generator().manual_seed(seed)``.
+
+    ``stand_in``: for a run whose weights were not kept, a finished retrain of the same
+    config in another store draws the reconstructions instead; the cached result then
+    says so under ``"weights"`` (see :meth:`focusmim.runs.Run.load_model_or_stand_in`)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("images must be a uint8 tensor (n,3,H,W); allowed: ImageSet.images[:n]")
 
     def compute() -> dict:
         cfg = run.config
-        model = run.load_model("best")
+        model, weights = run.load_model_or_stand_in("best", stand_in)
         x = images.float().div(255)
         out = masking.build(cfg.masker, **cfg.masker_kwargs())(
             x, torch.Generator().manual_seed(seed), index=torch.arange(len(x)))
         recon, _ = model(out.inputs)
-        return {"masked": _to_uint8(out.inputs), "reconstruction": _to_uint8(recon), "target": _to_uint8(x),
-                "weight": _to_uint8(out.weight), "masker": cfg.masker, "seed": seed}
+        got = {"masked": _to_uint8(out.inputs), "reconstruction": _to_uint8(recon), "target": _to_uint8(x),
+               "weight": _to_uint8(out.weight), "masker": cfg.masker, "seed": seed}
+        return got if weights is None else dict(got, weights=weights)
 
     digest = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()[:8]  # which images: part of the key
-    return run.cached_json_or_older(f"reconstructions-n{len(images)}-s{seed}-{digest}.json", compute,
-                                    f"reconstructions-n{len(images)}-s{seed}.json", OLDER_EXAMPLES)
+    name = f"reconstructions-n{len(images)}-s{seed}-{digest}.json"
+    if stand_in is not None:
+        return run.cached_json(name, compute)
+    return run.cached_json_or_older(name, compute, f"reconstructions-n{len(images)}-s{seed}.json", OLDER_EXAMPLES)
 
 
 @register(NAME)
@@ -133,8 +147,7 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     sweep.meta["ratios"] = [float(r) for r in nb.ratios]
     runs = {name: rs[:1] for name, rs in table.runs.items()}  # the first seed's runs, trained by compare
 
-    test_set = load_for_config(nb.base, "test")
-    test = test_set.images[spread_over_classes(test_set.labels, N_RECONSTRUCTIONS)]
+    test = reconstruction_images(nb.base)
     recon = {name: reconstructions(rs[0], test) for name, rs in runs.items()}
     return {"table": table, "sweep": sweep, "reconstructions": recon, "fractions": masked_fractions(96),
             "runs": runs, "image_size": nb.base.image_size}

@@ -244,7 +244,8 @@ def longer_trained(run, store) -> tuple[str, int, dict] | None:
     want = {k: getattr(run.config, k) for k in ("dataset", "image_size", "masker", "model")}
     root = getattr(store, "root", None)
     for d in sorted(root.iterdir()) if root is not None and root.exists() else []:
-        cached = sorted(d.glob("reconstructions-*.json"))
+        # class-spread examples (named with their images' digest) before older ones
+        cached = sorted(d.glob("reconstructions-*.json"), key=lambda p: (len(p.stem.split("-")) < 4, p.name))
         if not cached or not (d / "config.json").exists() or not (d / "metrics.json").exists():
             continue
         cfg, metrics = json.loads((d / "config.json").read_text()), json.loads((d / "metrics.json").read_text())
@@ -284,7 +285,10 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
     lattice = {"this chapter's model": (training_steps(shown), lattice_share(recon["plain_recon"])),
                "targets": (None, lattice_share(recon["target"]))}
     if longer is not None:
-        lattice[f"the same masker trained longer (run {longer[0]})"] = (longer[1], lattice_share(longer[2]["reconstruction"]))
+        w = longer[2].get("weights") or {}  # a stand-in retrain drew that run's images when its weights were not kept
+        drawn = f"; images by a retrain on {w.get('device')}" if w.get("stand_in") else ""
+        lattice[f"the same masker trained longer (run {longer[0]}{drawn})"] = (
+            longer[1], lattice_share(longer[2]["reconstruction"]))
     return {"errors": errors, "probe": probe, "recon": recon, "runs": runs, "foreground": fg,
             "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR), "longer": longer, "lattice": lattice}
 

@@ -12,12 +12,14 @@ Example:
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from focusmim.captions import stand_in_note
 from focusmim.plots.common import grouped_bars, image_grid, line_plot, provenance_caption, table_bars
 
 __all__ = ["accuracy_vs_epoch", "foreground_gallery", "segmentation_gallery", "covert_error_bars",
@@ -165,8 +167,10 @@ def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
             [np.asarray(recon["target"][i], np.uint8) for i in range(k)],
             [np.asarray(other["reconstruction"][i], np.uint8) for i in range(k)],
             [np.asarray(other["target"][i], np.uint8) for i in range(k)]]
+    stand_in = stand_in_note(other.get("weights"))
+    title = "reconstructions: this chapter's model vs the same masker trained longer"
     return image_grid(rows, row_labels=["this model", "its targets", f"~{steps} steps", "its targets"],
-                      title="reconstructions: this chapter's model vs the same masker trained longer")
+                      title=textwrap.fill(f"{title}; the longer run's {stand_in}" if stand_in else title, 80))
 
 
 def covert_probe_bars(probe, *, caption: bool = True) -> Figure:

@@ -92,3 +92,31 @@ def test_examples_fall_back_to_an_older_cache_only_without_weights(store, res01)
         (run.dir / "best.pt.away").rename(run.checkpoint_path("best"))
         if last_away is not None:
             last_away.rename(run.checkpoint_path("last"))
+
+
+def test_a_stand_in_retrain_draws_the_examples_of_a_run_without_weights(store, res01, tmp_path):
+    import shutil
+
+    from focusmim.runs import RunStore
+
+    run = res01["runs"]["random patches"][0]
+    twin_store = RunStore(tmp_path / "twin")
+    shutil.copytree(run.dir, twin_store.root / run.dir.name)  # a retrain of the same config, weights kept
+    twin = twin_store.open(run.config)
+    images = torch.full((2, 3, 32, 32), 7, dtype=torch.uint8)
+    own = ch01.reconstructions(twin, images)  # what those weights draw, computed in the twin's store
+    with pytest.raises(ValueError, match="stand_in"):
+        ch01.reconstructions(run, images + 3, stand_in=res01["runs"]["masked periphery"][0])  # another config
+    away = [p.rename(p.with_suffix(".away")) for p in (run.checkpoint_path("best"), run.checkpoint_path("last"))
+            if p.exists()]
+    try:
+        got = ch01.reconstructions(run, images, stand_in=twin)
+        assert got["reconstruction"] == own["reconstruction"] and "older" not in got
+        w = got["weights"]
+        assert w["stand_in"] and w["key"] == run.dir.name and w["final_loss"] == run.metrics["loss"][-1]
+        assert ch01.reconstructions(run, images) == got  # cached in the run: the notebook needs no twin
+        fig = pm.reconstruction_grid({"random patches": got})
+        assert "retrain of the same config" in fig.get_suptitle()
+    finally:
+        for p in away:
+            p.rename(p.with_suffix(".pt"))

@@ -58,3 +58,24 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
     assert key == longer.dir.name and steps == 50 and got == recon
     fig = plots.lattice_comparison({"plain_recon": lattice, "target": smooth}, (key, steps, got), n=2)
     assert len(fig.axes) == 8 and image_panel_problems(fig) == []
+
+
+def test_the_longer_run_prefers_class_spread_examples_and_names_a_stand_in(tmp_path):
+    from focusmim.runs import RunStore
+
+    store = RunStore(tmp_path)
+    cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
+    short = store.open(cfg)
+    short.save_json("metrics.json", _metrics(1))
+    longer = store.open(cfg.replace(foreground="none", epochs=5))
+    longer.save_json("metrics.json", _metrics(5))
+    img = np.tile(np.linspace(0, 255, 8).astype(np.uint8), (2, 3, 8, 1)).tolist()
+    longer.save_json("reconstructions-n2-s0.json", {"reconstruction": img, "target": img, "which": "older"})
+    weights = {"stand_in": True, "device": "CPU", "final_loss": 0.1, "shown_device": "NVIDIA H100",
+               "shown_final_loss": 0.1}
+    longer.save_json("reconstructions-n2-s0-0123abcd.json", {"reconstruction": img, "target": img,
+                                                              "weights": weights})
+    key, steps, got = ch05.longer_trained(short, store)
+    assert got["weights"] == weights  # the class-spread cache, not the older one
+    fig = plots.lattice_comparison({"plain_recon": img, "target": img}, (key, steps, got), n=2)
+    assert "retrain of the same config on CPU" in fig.get_suptitle()

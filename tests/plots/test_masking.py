@@ -71,7 +71,14 @@ def test_reconstruction_grid_and_image_helpers():
     rec = {"a": {"masked": img, "reconstruction": img, "target": img}, "b": {"masked": img, "reconstruction": img,
                                                                          "target": img}}
     fig = pm.reconstruction_grid(rec)
-    assert len(fig.axes) == 2 * 6
+    assert len(fig.axes) == 2 * 6 and fig.get_suptitle() == ""
+    w = {"stand_in": True, "device": "CPU", "final_loss": 0.02, "shown_device": "NVIDIA H100", "shown_final_loss": 0.02}
+    both = pm.reconstruction_grid({"a": dict(rec["a"], weights=w), "b": dict(rec["b"], weights=w)}).get_suptitle()
+    assert both.startswith("Reconstructions drawn by retrains of the same configs on CPU")
+    mixed = pm.reconstruction_grid({"a": dict(rec["a"], weights=w), "b": dict(rec["b"], older="older ones")})
+    assert mixed.get_suptitle().replace("\n", " ") == (
+        "b: examples are older ones; a: reconstructions drawn by a retrain of the same config on CPU (the NVIDIA "
+        "H100 run in the table kept no weights); final training loss within 0.0 % of that run")
     assert common.to_image(torch.ones(3, 4, 5)).shape == (4, 5, 3)
     assert common.to_image(np.full((4, 5), 255, np.uint8)).max() == 1.0
     with pytest.raises(ValueError, match="image has shape"):
