@@ -29,7 +29,7 @@ from focusmim.experiments import Table, compare
 from focusmim.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions",
-           "reconstructions", "reconstruction_images", "accuracies", "N_RECONSTRUCTIONS"]
+           "reconstructions", "reconstruction_images", "same_images", "accuracies", "N_RECONSTRUCTIONS"]
 
 NAME = "01_masking_strategy"
 
@@ -128,6 +128,20 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0, stand_in: Run
     return run.cached_json_or_older(name, compute, f"reconstructions-n{len(images)}-s{seed}.json", OLDER_EXAMPLES)
 
 
+def same_images(recon: dict[str, dict], runs: dict[str, Run]) -> dict[str, dict]:
+    """Every row of the grid on the same test images: when some strategies' examples are
+    older ones (their weights are not here to redo them), the others show their own older
+    examples too where they have them, marked as such. ``runs``: strategy -> the run."""
+    if not any(d.get("older") for d in recon.values()):
+        return recon
+    out = {}
+    for name, d in recon.items():
+        old = None if d.get("older") else runs[name].load_json(
+            f"reconstructions-n{N_RECONSTRUCTIONS}-s{d.get('seed', 0)}.json")
+        out[name] = d if old is None else dict(old, older=OLDER_EXAMPLES)
+    return out
+
+
 @register(NAME)
 def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 1's experiments for the notebook context ``nb`` (see
@@ -148,7 +162,8 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     runs = {name: rs[:1] for name, rs in table.runs.items()}  # the first seed's runs, trained by compare
 
     test = reconstruction_images(nb.base)
-    recon = {name: reconstructions(rs[0], test) for name, rs in runs.items()}
+    recon = same_images({name: reconstructions(rs[0], test) for name, rs in runs.items()},
+                        {name: rs[0] for name, rs in runs.items()})
     return {"table": table, "sweep": sweep, "reconstructions": recon, "fractions": masked_fractions(96),
             "runs": runs, "image_size": nb.base.image_size}
 

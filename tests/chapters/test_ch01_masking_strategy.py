@@ -120,3 +120,15 @@ def test_a_stand_in_retrain_draws_the_examples_of_a_run_without_weights(store, r
     finally:
         for p in away:
             p.rename(p.with_suffix(".pt"))
+
+
+def test_every_row_shows_the_same_images(res01):
+    a, b, c = (res01["runs"][k][0] for k in FEW[:3])
+    fresh = {"target": [[1]], "seed": 0}
+    assert ch01.same_images({"a": fresh, "b": fresh}, {"a": a, "b": b}) == {"a": fresh, "b": fresh}
+    b.save_json(f"reconstructions-n{ch01.N_RECONSTRUCTIONS}-s0.json", {"target": [[2]], "seed": 0})
+    got = ch01.same_images({"a": {"target": [[3]], "older": "old"}, "b": fresh, "c": fresh}, {"a": a, "b": b, "c": c})
+    assert got["a"]["older"] == "old"
+    assert got["b"] == {"target": [[2]], "seed": 0, "older": ch01.OLDER_EXAMPLES}  # its own older examples
+    assert got["c"] == fresh  # none older to fall back to: its own (the grid's title names each row's source)
+    (b.dir / f"reconstructions-n{ch01.N_RECONSTRUCTIONS}-s0.json").unlink()
