@@ -400,7 +400,7 @@ class RunStore:
             p.unlink(missing_ok=True)
         stored = run.load_json("config.json")
         if stored is not None:
-            if _comparable(stored) != _comparable(cfg.to_dict()):
+            if _comparable(_normalised(stored)) != _comparable(cfg.to_dict()):
                 raise ConfigError(f"run folder {d} holds a different config; refusing to overwrite it")
         else:
             run.save_json("config.json", cfg.to_dict())
@@ -574,6 +574,16 @@ class _WaitingLock(filelock.FileLock):
                 print(f"run {Path(self.lock_file).stem}: another worker holds {self.lock_file}; waiting",
                       file=sys.stderr, flush=True)
         return super().acquire(timeout=timeout, poll_interval=poll_interval, **kw)
+
+
+def _normalised(stored: Any) -> Any:
+    """A stored config with the fields added since it was written at their defaults (a run
+    stored before a field existed is the same experiment as one with that field's default,
+    as its key says); left as it is when it does not read as a Config."""
+    try:
+        return Config.from_dict(stored).to_dict()
+    except (ConfigError, TypeError, ValueError, AttributeError):
+        return stored
 
 
 def _comparable(d: dict) -> dict:

@@ -29,6 +29,7 @@ p.add_argument("--preset", default="gpu", help="whose chapter-1 table names the 
 p.add_argument("--data-root", default=None, help="where CIFAR-10 is here, when not where the runs were trained "
                "(the runs' configs name that machine's folder; where data lies is not part of a run's key)")
 p.add_argument("--table", default=None, help="the table JSON (default: results/<preset>/01_masking_strategy.json)")
+p.add_argument("--no-train", action="store_true", help="only the runs whose retrain in --scratch has finished")
 args = p.parse_args()
 
 table = Path(args.table or f"results/{args.preset}/01_masking_strategy.json")
@@ -44,7 +45,13 @@ for key in keys:
     if run.dir.name != key or not run.finished:
         raise SystemExit(f"{book.root / key}: not a finished run of its own config; allowed: the table's runs")
     t0 = time.time()
-    twin = pretrain(run.config, scratch, progress=True)
+    if args.no_train:
+        twin = scratch.get(run.config)
+        if twin is None or not twin.finished:
+            print(f"{key} {run.config.masker}: no finished retrain in {scratch.root}, skipped", flush=True)
+            continue
+    else:
+        twin = pretrain(run.config, scratch, progress=True)
     got = ch01.reconstructions(run, ch01.reconstruction_images(run.config), stand_in=twin)
     w = got.get("weights") or {}
     print(f"{key} {run.config.masker}: retrain {twin.outcome} in {time.time() - t0:.0f} s, final loss "

@@ -46,6 +46,10 @@ def test_store_refuses_to_overwrite_a_different_config(tiny_cfg, tmp_path):
     run.save_json("config.json", {**tiny_cfg.to_dict(), "epochs": 99})  # intact (in the manifest), but another config
     with pytest.raises(ConfigError, match="different config"):
         store.open(tiny_cfg)
+    # a config stored before a field existed (here cpu_amp, at its default) is the same experiment: it opens
+    legacy = {k: v for k, v in tiny_cfg.to_dict().items() if k != "cpu_amp"}
+    run.save_json("config.json", legacy)
+    assert store.open(tiny_cfg).load_json("config.json") == legacy  # opened, not rewritten
     # written behind the store's back, the same file is damage: moved aside (kept), not overwritten
     (run.dir / "config.json").write_text(json.dumps({**tiny_cfg.to_dict(), "epochs": 98}))
     with pytest.warns(UserWarning, match="config.json.*moved aside"):
