@@ -136,7 +136,7 @@ def stand_in_note(records: Any) -> str:
     Example:
         >>> stand_in_note([{"stand_in": True, "device": "CPU", "final_loss": 0.0291,
         ...                 "shown_device": "NVIDIA H100", "shown_final_loss": 0.0290}])
-        'drawn by a retrain of the same config on CPU (the NVIDIA H100 run in the table kept no weights); final training loss within 0.3 % of that run'
+        'drawn by a retrain of the same config on CPU (the NVIDIA H100 run it stands in for kept no weights); final training loss within 0.3 % of that run'
     """
     recs = [records] if isinstance(records, Mapping) else [r for r in records or () if r]
     recs = [r for r in recs if isinstance(r, Mapping) and r.get("stand_in")]
@@ -146,7 +146,7 @@ def stand_in_note(records: Any) -> str:
     shown = " + ".join(sorted({str(r.get("shown_device") or "unrecorded device") for r in recs}))
     many = len(recs) > 1
     text = (f"drawn by {'retrains' if many else 'a retrain'} of the same config{'s' if many else ''} on {devices} "
-            f"(the {shown} run{'s' if many else ''} in the table kept no weights)")
+            f"(the {shown} run{'s they stand' if many else ' it stands'} in for kept no weights)")
     gaps = [abs(float(r["final_loss"]) - float(r["shown_final_loss"])) / abs(float(r["shown_final_loss"]))
             for r in recs if r.get("final_loss") is not None and r.get("shown_final_loss")]
     if gaps:

@@ -43,9 +43,9 @@ def test_stand_in_note_says_whose_weights_drew_the_images():
     assert stand_in_note(None) == "" and stand_in_note([None, {"stand_in": False}]) == ""
     one = {"stand_in": True, "device": "CPU", "final_loss": 0.0303, "shown_device": "NVIDIA H100",
            "shown_final_loss": 0.0300}
-    assert stand_in_note(one) == ("drawn by a retrain of the same config on CPU (the NVIDIA H100 run in the table "
-                                  "kept no weights); final training loss within 1.0 % of that run")
+    assert stand_in_note(one) == ("drawn by a retrain of the same config on CPU (the NVIDIA H100 run it stands in "
+                                  "for kept no weights); final training loss within 1.0 % of that run")
     two = stand_in_note([one, dict(one, final_loss=0.0294)])  # the largest gap of the two is told
-    assert two.startswith("drawn by retrains of the same configs on CPU (the NVIDIA H100 runs in the table")
+    assert two.startswith("drawn by retrains of the same configs on CPU (the NVIDIA H100 runs they stand in")
     assert two.endswith("within 2.0 % of those runs")
     assert "final training loss" not in stand_in_note(dict(one, final_loss=None))

@@ -78,7 +78,7 @@ def test_reconstruction_grid_and_image_helpers():
     mixed = pm.reconstruction_grid({"a": dict(rec["a"], weights=w), "b": dict(rec["b"], older="older ones")})
     assert mixed.get_suptitle().replace("\n", " ") == (
         "b: examples are older ones; a: reconstructions drawn by a retrain of the same config on CPU (the NVIDIA "
-        "H100 run in the table kept no weights); final training loss within 0.0 % of that run")
+        "H100 run it stands in for kept no weights); final training loss within 0.0 % of that run")
     assert common.to_image(torch.ones(3, 4, 5)).shape == (4, 5, 3)
     assert common.to_image(np.full((4, 5), 255, np.uint8)).max() == 1.0
     with pytest.raises(ValueError, match="image has shape"):
