@@ -177,10 +177,13 @@ def test_page(browser, site, page_path):
                 problems.append(f"a table as text, not a <table>: {text.strip()[:120]!r}")
         problems += page.evaluate(OVERFLOW)
         problems += _sliders_move(page)
-        # back to the top, no focus: the sticky header and skip link stay out of the full-page shot
+        # back to the top, no focus: the sticky header and skip link stay out of the shot
         page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
-        page.wait_for_timeout(200)
-        page.screenshot(path=str(shot), full_page=True)  # after the sliders moved: shows their last frames
+        # the whole page in one viewport as tall as the page: Chromium's full_page capture drew chapter 5's page
+        # shifted left, its sidebar gone, once a plotly slider had moved (the page itself, measured, was not)
+        page.set_viewport_size({"width": WIDTH, "height": page.evaluate("document.documentElement.scrollHeight")})
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(shot))  # after the sliders moved: shows their last frames
     finally:
         ctx.close()
     assert not problems, f"{page_path}:\n" + "\n".join(problems)
