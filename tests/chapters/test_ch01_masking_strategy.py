@@ -122,8 +122,12 @@ def test_a_stand_in_retrain_draws_the_examples_of_a_run_without_weights(store, r
             p.rename(p.with_suffix(".pt"))
 
 
-def test_every_row_shows_the_same_images(res01):
-    a, b, c = (res01["runs"][k][0] for k in FEW[:3])
+def test_every_row_shows_the_same_images(tmp_path):
+    from focusmim.config import make_config
+    from focusmim.runs import RunStore
+
+    store = RunStore(tmp_path)
+    a, b, c = (store.open(make_config("smoke", masker=m)) for m in ("random_patches", "masked_periphery", "none"))
     fresh = {"target": [[1]], "seed": 0}
     assert ch01.same_images({"a": fresh, "b": fresh}, {"a": a, "b": b}) == {"a": fresh, "b": fresh}
     b.save_json(f"reconstructions-n{ch01.N_RECONSTRUCTIONS}-s0.json", {"target": [[2]], "seed": 0})
@@ -131,4 +135,3 @@ def test_every_row_shows_the_same_images(res01):
     assert got["a"]["older"] == "old"
     assert got["b"] == {"target": [[2]], "seed": 0, "older": ch01.OLDER_EXAMPLES}  # its own older examples
     assert got["c"] == fresh  # none older to fall back to: its own (the grid's title names each row's source)
-    (b.dir / f"reconstructions-n{ch01.N_RECONSTRUCTIONS}-s0.json").unlink()
