@@ -54,5 +54,5 @@ for key in keys:
         twin = pretrain(run.config, scratch, progress=True)
     got = ch01.reconstructions(run, ch01.reconstruction_images(run.config), stand_in=twin)
     w = got.get("weights") or {}
-    print(f"{key} {run.config.masker}: retrain {twin.outcome or 'finished before'} in {time.time() - t0:.0f} s, final loss "
-          f"{w.get('final_loss')} (the run's: {w.get('shown_final_loss')})", flush=True)
+    print(f"{key} {run.config.masker}: retrain {twin.outcome or 'finished before'} in {time.time() - t0:.0f} s, "
+          f"final loss {w.get('final_loss')} (the run's: {w.get('shown_final_loss')})", flush=True)

@@ -87,6 +87,11 @@ def masked_fractions(image_size: int = 96) -> dict[str, float]:
             "masked periphery, ratio 0.8": float(mp.weight.mean())}
 
 
+def _older_name(n: int, seed: int) -> str:
+    """The cache name of examples stored before they were spread over classes (no images' digest)."""
+    return f"reconstructions-n{n}-s{seed}.json"
+
+
 def _to_uint8(x: torch.Tensor) -> list:
     return x.clamp(0, 1).mul(255).round().to(torch.uint8).tolist()
 
@@ -125,7 +130,7 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0, stand_in: Run
     name = f"reconstructions-n{len(images)}-s{seed}-{digest}.json"
     if stand_in is not None:
         return run.cached_json(name, compute)
-    return run.cached_json_or_older(name, compute, f"reconstructions-n{len(images)}-s{seed}.json", OLDER_EXAMPLES)
+    return run.cached_json_or_older(name, compute, _older_name(len(images), seed), OLDER_EXAMPLES)
 
 
 def same_images(recon: dict[str, dict], runs: dict[str, Run]) -> dict[str, dict]:
@@ -136,8 +141,7 @@ def same_images(recon: dict[str, dict], runs: dict[str, Run]) -> dict[str, dict]
         return recon
     out = {}
     for name, d in recon.items():
-        old = None if d.get("older") else runs[name].load_json(
-            f"reconstructions-n{N_RECONSTRUCTIONS}-s{d.get('seed', 0)}.json")
+        old = None if d.get("older") else runs[name].load_json(_older_name(N_RECONSTRUCTIONS, d.get("seed", 0)))
         out[name] = d if old is None else dict(old, older=OLDER_EXAMPLES)
     return out
 
