@@ -8,6 +8,7 @@ with a one-line reason saying how to provide them; with ``FOCUSMIM_REQUIRE_SHARE
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FOCUSMIM_RUNS", str(base / "runs"))
     monkeypatch.setenv("FOCUSMIM_RESULTS", str(base / "results"))
     monkeypatch.setenv("FOCUSMIM_CACHE", str(base / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure a test left open (pyplot keeps them, and warns past 20)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")  # only when some test imported it
+    if pyplot is not None:
+        pyplot.close("all")
 
 
 @pytest.fixture
