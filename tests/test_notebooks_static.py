@@ -19,3 +19,16 @@ def test_parameters_cell_first_and_nothing_injected(path):
     assert "parameters" in tags[0]
     assert "preset = None" in "".join(cells[0]["source"])
     assert not any("injected-parameters" in t for t in tags)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_hold_only_what_a_reader_should_see(path):
+    """No frozen progress bar, widget view or widget state in a committed notebook (``focusmim.book.clean``
+    drops them when a notebook is rendered for the book)."""
+    from focusmim.book import is_progress
+
+    nb = json.loads(path.read_text())
+    left = [o.get("text", "") or sorted(o.get("data", {}))
+            for c in nb["cells"] for o in c.get("outputs", []) if is_progress(o)]
+    assert not left, f"{path.name} keeps progress bars or widget views: {left[:3]}"
+    assert "widgets" not in nb.get("metadata", {}), f"{path.name} keeps widget state"
