@@ -38,6 +38,8 @@ _API = {
     "evaluate": ("focusmim.probe", "evaluate"),  # ``focusmim.probe`` is the module (a submodule wins the name)
     "compare": ("focusmim.experiments", "compare"),
     "RunStore": ("focusmim.runs", "RunStore"),
+    "load_pretrained": ("focusmim.zoo", "load_pretrained"),
+    "pretrained": ("focusmim.zoo", "pretrained"),
 }
 __all__ = ["__version__", *_API]
 

@@ -38,7 +38,7 @@ import torch
 
 from focusmim import __version__, chapters
 from focusmim.config import Config, resolve_device
-from focusmim.data import cifar10, imagefolder, stl10, synthetic
+from focusmim.data import cifar10, imagefolder, imagenette, stl10, synthetic
 from focusmim.data.base import default_cache_dir
 from focusmim.io import atomic_write_text
 from focusmim.objectives import Batch
@@ -108,6 +108,15 @@ def data_summary(cfg: Config) -> dict:
         avail = dict(s["counts"])
         source = f"{cfg.data_root} ({s['layout']}; {len(s['classes'])} classes)"
         native = f"any size -> {imagefolder.RESIZE}"
+    elif cfg.dataset == "imagenette":
+        tree, native = imagenette.find_root(cfg.data_root), 96
+        if tree is not None:
+            s = imagefolder.survey(tree)
+            avail, source = dict(s["counts"]), f"{tree} ({len(s['classes'])} classes)"
+        else:  # the published set's sizes
+            avail = {"unlabeled": 9469, "train": 9469, "test": 3925}
+            source = "fast.ai's Imagenette" + (" (94 MB download if missing, converted to 96 px once)"
+                                               if cfg.download else " (not found)")
     elif cfg.dataset == "cifar10":
         tree = cifar10.find_root(cfg.data_root)
         native = 32

@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -85,11 +86,14 @@ def features(
     device = torch.device(device)
     batch_size = inference_batch_size(device) if batch_size is None else batch_size
     out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device).float().div_(255)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            z = encode(x)
-        out.append(z.float().reshape(len(x), -1))
+    # amp=False: true float32, also on CUDA, whose convolutions would otherwise round through TF32
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False) if not amp \
+            else contextlib.nullcontext():
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size].to(device).float().div_(255)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+                z = encode(x)
+            out.append(z.float().reshape(len(x), -1))
     return torch.cat(out)
 
 
@@ -280,11 +284,13 @@ def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, devic
     train = load_for_config(cfg.replace(foreground="none"), "train")
     test = load_for_config(cfg.replace(foreground="none"), "test")
     t0 = time.perf_counter()
-    ftr = features(model.encode, train.images, device=device, amp=cfg.amp)
-    fte = features(model.encode, test.images, device=device, amp=cfg.amp)
+    # features in float32 on every device, as the paper's probe took them (training may have used bf16)
+    ftr = features(model.encode, train.images, device=device)
+    fte = features(model.encode, test.images, device=device)
     t_feat = time.perf_counter() - t0
     res = probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)
-    res.update(which=which, feature_seconds=t_feat, config_key=cfg.key(), device=str(device))
+    res.update(which=which, feature_seconds=t_feat, config_key=cfg.key(), device=str(device),
+               feature_precision="fp32")
     run.save_json(name, res)
     return res
 

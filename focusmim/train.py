@@ -33,7 +33,7 @@ from focusmim.augment import random_resized_crop
 from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
-from focusmim.objectives import OBJECTIVES, Batch, uses_channels_last
+from focusmim.objectives import OBJECTIVES, Batch, uses_bf16, uses_channels_last
 from focusmim.probe import features
 from focusmim.progress import progress_bar
 from focusmim.runs import Run, RunStore
@@ -227,6 +227,7 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
             o.load_state_dict(state["optimizers"][k])
         start, best_loss, metrics = state["epoch"], state["best_loss"], state["metrics"]
 
+    best_state, last_write = None, time.perf_counter()  # the best epoch's weights until written; last write
     n = len(images)
     bs = min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
@@ -284,19 +285,48 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
                                                         for k, m in objective.modules().items() if k != "model"}})
         if epoch_loss < best_loss:
             best_loss = epoch_loss
-            run.save_checkpoint("best", {"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
-                                         "loss": epoch_loss})
+            best_state = {"model": {k: v.detach().clone() for k, v in _unwrap(model).state_dict().items()},
+                          "epoch": epoch + 1, "loss": epoch_loss}
             metrics["best_epoch"] = epoch + 1
-        run.save_checkpoint("last", _state(objective, epoch + 1, best_loss, metrics))
-        run.save_json("metrics.json", metrics)
+        if _checkpoint_due(device, epoch + 1, cfg, last_write):
+            # best.pt, then last.pt: a resume from last.pt never finds a best.pt older than its best epoch
+            if best_state is not None:
+                run.save_checkpoint("best", best_state)
+                best_state = None
+            run.save_checkpoint("last", _state(objective, epoch + 1, best_loss, metrics))
+            run.save_json("metrics.json", metrics)
+            last_write = time.perf_counter()
     bar.close()
     if not main:
         return run
     metrics.update(_provenance(device))
+    metrics["precision"] = "bf16 autocast" if uses_bf16(device, cfg) else "fp32"  # what this run trained in
     metrics["wall_time_s"] = float(sum(metrics["epoch_time"]))
     metrics["finished"] = True
     run.save_json("metrics.json", metrics)
     return run
+
+
+CHECKPOINT_EVERY_S = 30.0  # on a GPU, where an epoch can take under a second: checkpoint at most this often
+
+
+def _checkpoint_due(device: torch.device, epoch: int, cfg: Config, last_write: float) -> bool:
+    """Whether to write ``last.pt`` (and ``best.pt``, metrics) after ``epoch``: on the CPU after every
+    epoch (an epoch takes minutes there; a resume repeats none), on a GPU after the last epoch, a
+    snapshot epoch, or when :data:`CHECKPOINT_EVERY_S` have passed since the last write (writing 30 MB
+    of checkpoints every sub-second epoch would cost more than the epoch; a resume repeats at most that
+    much training).
+
+        >>> from focusmim.config import make_config
+        >>> cfg = make_config("smoke", epochs=4, snapshot_epochs=(2,))
+        >>> [_checkpoint_due(torch.device("cuda"), e, cfg, time.perf_counter()) for e in (1, 2, 3, 4)]
+        [False, True, False, True]
+        >>> _checkpoint_due(torch.device("cpu"), 1, cfg, time.perf_counter())
+        True
+    """
+    if device.type == "cpu" or epoch >= cfg.epochs or epoch in cfg.snapshot_epochs:
+        return True
+    return time.perf_counter() - last_write >= CHECKPOINT_EVERY_S
 
 
 @torch.no_grad()

@@ -181,7 +181,8 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
 
     Eleven synthetic runs were stored under the synthetic generator's version 1 (before
     ``data_version`` joined the key); they key to their folder under that version and are
-    no longer reached by a current config (the generator's images changed)."""
+    no longer reached by a current config (the generator's images changed); likewise three blurry-periphery
+    runs trained at the learning rate the paper did not use for that strategy (5e-4)."""
     import json
     from pathlib import Path
 
@@ -192,7 +193,15 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
               for p in sorted(store.iterdir()) if (p / "config.json").exists()}
     assert len(stored) > 50, f"expected the committed run store under {store}"
     current = {k for k, c in stored.items() if c.key() == k}
+    import focusmim.config as config_module
+
+    # blurry periphery runs trained at 5e-4 before the paper's rule (1e-4, the periphery's) was followed:
+    # they key to their folder without the rule's version and are no longer reached by a current config
+    monkeypatch.setattr(config_module, "LR_RULE_VERSION", {})
+    old_lr = {k for k, c in stored.items() if c.key() == k} - current
+    assert {stored[k].masker for k in old_lr} == {"blurry_periphery"} and len(old_lr) == 3
+    monkeypatch.undo()
     monkeypatch.setattr(synthetic, "VERSION", 1)
     version1 = {k for k, c in stored.items() if c.dataset == "synthetic" and c.key() == k}
-    assert set(stored) == current | version1, f"keys changed: {sorted(set(stored) - current - version1)}"
+    assert set(stored) == current | version1 | old_lr, f"keys changed: {sorted(set(stored) - current - version1 - old_lr)}"
     assert len(version1) == 11

@@ -80,7 +80,7 @@ LAYERS = [
     ("schemas",),
     ("data", "models"),
     ("config", "foreground"),
-    ("runs", "probe"),
+    ("runs", "probe", "zoo"),
     ("masking",),
     ("objectives", "adios"),
     ("train",),

@@ -4,7 +4,8 @@ foreground maps, cached on disk after the first decode.
 Names (``REGISTRY.names()``): ``synthetic`` (generated here, no download),
 ``cifar10`` (ImageFolder of JPEGs or torchvision's download), ``stl10``
 (torchvision's binary files), ``imagefolder`` (your own images, any classes and
-sizes; :mod:`focusmim.data.imagefolder`). Splits: ``unlabeled``, ``train``, ``test``.
+sizes; :mod:`focusmim.data.imagefolder`), ``imagenette`` (ImageNet photographs at 96 px, the book's
+STL-10 stand-in; :mod:`focusmim.data.imagenette`). Splits: ``unlabeled``, ``train``, ``test``.
 
 Example:
     >>> from focusmim import data
@@ -12,7 +13,7 @@ Example:
     >>> ds.images.shape, ds.images.dtype, ds.foreground.shape
     (torch.Size([20, 3, 32, 32]), torch.uint8, torch.Size([20, 1, 32, 32]))
     >>> data.REGISTRY.names()
-    ['cifar10', 'imagefolder', 'stl10', 'synthetic']
+    ['cifar10', 'imagefolder', 'imagenette', 'stl10', 'synthetic']
 """
 from __future__ import annotations
 
@@ -129,4 +130,4 @@ def load_for_config(cfg, split: str) -> ImageSet:
 
 
 # registering the datasets (their heavy imports happen lazily, inside the loaders)
-from . import cifar10, imagefolder, stl10, synthetic  # noqa: E402,F401
+from . import cifar10, imagefolder, imagenette, stl10, synthetic  # noqa: E402,F401

@@ -271,17 +271,56 @@ def default_download_root(cache_dir) -> Path:
     return base / "torchvision"
 
 
+# a dataset's folder name under $FOCUSMIM_DATA or shared/data, where it is not the dataset's name
+DATA_FOLDERS = {"imagenette": "imagenette96"}
+
+
 def default_data_root(dataset: str) -> str | None:
     """Where to look for a dataset's files: ``$FOCUSMIM_DATA`` (a folder holding
     ``cifar10/`` and/or ``stl10/``, or the dataset folder itself), else the
     ``shared/data`` folder beside the repository when it exists."""
     env = os.environ.get("FOCUSMIM_DATA")
+    folder = DATA_FOLDERS.get(dataset, dataset)
     candidates = []
     if env:
-        candidates += [Path(env) / dataset, Path(env)]
+        candidates += [Path(env) / folder, Path(env)]
     repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "data" / dataset, repo / "shared" / "data" / dataset]
+    candidates += [repo.parent / "shared" / "data" / folder, repo / "shared" / "data" / folder]
     for c in candidates:
         if c.exists() and (c / "train").exists() or (c.exists() and dataset == "stl10"):
             return str(c)
     return None
+
+
+IMAGENETTE_FOLDER = "imagenette96"
+
+
+def is_split_tree(p: Path) -> bool:
+    """Whether ``p`` holds ``train/`` and ``test/`` folders."""
+    return (p / "train").is_dir() and (p / "test").is_dir()
+
+
+def find_imagenette(root=None) -> Path | None:
+    """The ``imagenette96`` folder (holding ``train/`` and ``test/``) at or under ``root``; with
+    ``root=None``: ``$FOCUSMIM_DATA``, ``../shared/data``, then the cache (:mod:`focusmim.data.imagenette`).
+    ``None`` when there is none.
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> find_imagenette(d) is None
+        True
+        >>> (d / "imagenette96" / "train").mkdir(parents=True); (d / "imagenette96" / "test").mkdir()
+        >>> find_imagenette(d).name
+        'imagenette96'
+    """
+    if root is not None:
+        root = Path(root).expanduser()
+        for c in (root, root / IMAGENETTE_FOLDER):
+            if is_split_tree(c):
+                return c
+        return None
+    found = default_data_root("imagenette")
+    if found is not None:
+        return Path(found)
+    cached = default_cache_dir() / IMAGENETTE_FOLDER
+    return cached if is_split_tree(cached) else None

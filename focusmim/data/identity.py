@@ -37,6 +37,7 @@ from typing import Callable, Iterable, Sequence
 from focusmim.io import atomic_write_text
 
 from .base import default_cache_dir, default_download_root
+from .base import find_imagenette as imagenette_root
 from .cifar10 import find_root as cifar10_root
 from .stl10 import find_root as stl10_root
 
@@ -125,6 +126,9 @@ def data_files(dataset: str, root=None, download: bool = False):
             return None
         folder = Path(root).expanduser()
         return folder, lambda: _image_files(folder)
+    if dataset == "imagenette":
+        tree = imagenette_root(root)
+        return None if tree is None else (tree, lambda: _image_files(tree))
     if dataset == "cifar10":
         tree = cifar10_root(root)
         if tree is not None:
@@ -144,7 +148,8 @@ def data_files(dataset: str, root=None, download: bool = False):
         base = tree / STL10.base_folder
         present = [n for n, _ in STL10.train_list + STL10.test_list if (base / n).is_file()]
         return (base, present) if present else None
-    raise ValueError(f"dataset={dataset!r} is not allowed; allowed: 'synthetic', 'cifar10', 'stl10', 'imagefolder'")
+    raise ValueError(f"dataset={dataset!r} is not allowed; allowed: 'synthetic', 'cifar10', 'stl10', 'imagefolder', "
+                     "'imagenette'")
 
 
 def fingerprint(dataset: str, root=None, download: bool = False) -> str | None:
