@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+import focusmim.schemas as schemas
 from focusmim.data import synthetic
 from focusmim.data.base import default_data_root
 from focusmim.data.identity import key_fingerprint
@@ -151,6 +152,8 @@ class Config:
         fingerprint unless they are the dataset's official files
         (:func:`focusmim.data.identity.key_fingerprint`), so runs on other images
         never share a key with the book's runs, whose keys stay as they were.
+        Likewise a foveal run with the default filter carries the filter's version
+        (:data:`focusmim.schemas.FOVEAL_VERSION`), so runs of the earlier filter are not reused.
         """
         d = self.to_dict()
         fp = key_fingerprint(self)
@@ -158,6 +161,11 @@ class Config:
             d["data_fingerprint"] = fp
         if self.dataset == "synthetic" and synthetic.VERSION > 1:  # version-1 runs were stored before this field
             d["data_version"] = synthetic.VERSION
+        # the default foveal filter changed (version 2: the reference's foveation); runs stored with the
+        # earlier filter (no ``blend`` parameter then) keep their keys and are never reused as the new one
+        if (self.masker == "foveal" and schemas.FOVEAL_VERSION > 1
+                and self.masker_kwargs().get("blend", schemas.FOVEAL_BLENDS[0]) == schemas.FOVEAL_BLENDS[0]):
+            d["masker_version"] = schemas.FOVEAL_VERSION
         for k in ("device", "data_root", "download", "skip_bad_images"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from focusmim.registry import Param, Registry
 
-__all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS"]
+__all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS",
+           "FOVEAL_BLENDS", "FOVEAL_VERSION"]
 
 DATASETS = Registry("dataset")
 MASKERS = Registry("masker")
@@ -29,6 +30,11 @@ OBJECTIVES = Registry("objective", match_signature=False)  # built as (cfg, mode
 GRID = 12  # masks use a 12x12 patch grid relative to the image
 N_PATCHES = GRID * GRID
 PLACEMENTS = ("random", "object")
+# the foveal filter's variants, default first: the reference code's foveation, or the earlier consistent blend
+FOVEAL_BLENDS = ("reference", "consistent")
+# version of the default foveal filter, part of a foveal run's key (``Config.key``) from version 2 on:
+# 1 = the consistent blend, the only filter before ``blend`` existed; 2 = the reference's foveation
+FOVEAL_VERSION = 2
 
 # Models that map images to (recon, z) and can be pretrained as ``cfg.model``;
 # ``adios_unet`` is a mask network, built by the ADIOS objectives themselves.
@@ -73,6 +79,8 @@ MASKERS.declare("foveal", dict(
     pixels_per_degree=Param("float", 3.5, low=0, low_open=True),
     levels=Param("int", 6, low=2, high=10),
     pyramid_sigma=Param("float", 0.248, low=0, low_open=True),
+    blend=Param("choice", FOVEAL_BLENDS[0], choices=FOVEAL_BLENDS,
+                doc="'reference': as the paper's code; 'consistent': weights in [0, 1], milder near the fovea"),
 ))
 MASKERS.declare("grid_periphery", dict(keep=Param("int", 3, low=1), grid=Param("int", 7, low=1)), rule=_grid_rule)
 MASKERS.declare("learned", dict(

@@ -91,6 +91,32 @@ def test_synthetic_runs_are_keyed_by_the_generator_version(monkeypatch):
     assert cifar.key() == cifar_now  # real data sets do not depend on the generator
 
 
+def test_foveal_filter_version_is_in_the_key_of_foveal_runs_only(monkeypatch):
+    """The default foveal filter changed (the reference's foveation): its runs get new keys,
+    runs stored with the earlier filter are not reused as the new one, and no other masker's key moves."""
+    from focusmim import schemas
+
+    cifar = dict(dataset="cifar10", data_root=None, image_size=32)
+    # keys computed before the foveal filter's version joined the key
+    before = {
+        "44660447b92002aa": make_config("smoke"),
+        "ae760f2712b694e4": make_config("smoke", masker="masked_periphery"),
+        "e24fe24f8051f277": make_config("smoke", masker="random_patches", ratio=0.6),
+        "a5ba621a71f3fd35": make_config("smoke", masker="blurry_periphery", **cifar),
+    }
+    for key, cfg in before.items():
+        assert cfg.key() == key, cfg.masker
+    old_foveal = {"e74b6b0533bcdd48": make_config("smoke", masker="foveal"),
+                  "3520f2f65f609964": make_config("smoke", masker="foveal", **cifar)}
+    for key, cfg in old_foveal.items():
+        assert cfg.key() != key  # the default (reference) filter is a new experiment
+        consistent = cfg.replace(masker_params={"blend": "consistent"})
+        assert len({cfg.key(), consistent.key(), key}) == 3
+    monkeypatch.setattr(schemas, "FOVEAL_VERSION", 1)  # as keyed before the change
+    for key, cfg in {**before, **old_foveal}.items():
+        assert cfg.key() == key, cfg.masker
+
+
 # ------------------------------------------------------------------ the invalid-config table
 # (overrides of the smoke preset, words the one-line error must contain); shared with
 # tests/test_cli.py (``python -m focusmim run --set ...``) and tests/test_notebook.py (setup()).
@@ -181,12 +207,14 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
 
     Eleven synthetic runs were stored under the synthetic generator's version 1 (before
     ``data_version`` joined the key); they key to their folder under that version and are
-    no longer reached by a current config (the generator's images changed); likewise three blurry-periphery
-    runs trained at the learning rate the paper did not use for that strategy (5e-4)."""
+    no longer reached by a current config (the generator's images changed). Likewise six
+    foveal runs were trained with the earlier foveal filter (``FOVEAL_VERSION`` 1), and three
+    blurry-periphery runs at a learning rate the paper did not use for that strategy (5e-4)."""
     import json
     from pathlib import Path
 
     import focusmim.data.synthetic as synthetic
+    from focusmim import schemas
 
     store = Path(__file__).resolve().parent.parent / "results" / "store"
     stored = {p.name: Config.from_dict(json.loads((p / "config.json").read_text()))
@@ -195,13 +223,18 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
     current = {k for k, c in stored.items() if c.key() == k}
     import focusmim.config as config_module
 
+    with monkeypatch.context() as m:
+        m.setattr(schemas, "FOVEAL_VERSION", 1)
+        foveal1 = {k for k, c in stored.items() if c.masker == "foveal" and c.key() == k}
     # blurry periphery runs trained at 5e-4 before the paper's rule (1e-4, the periphery's) was followed:
     # they key to their folder without the rule's version and are no longer reached by a current config
-    monkeypatch.setattr(config_module, "LR_RULE_VERSION", {})
-    old_lr = {k for k, c in stored.items() if c.key() == k} - current
+    with monkeypatch.context() as m:
+        m.setattr(config_module, "LR_RULE_VERSION", {})
+        old_lr = {k for k, c in stored.items() if c.key() == k} - current
     assert {stored[k].masker for k in old_lr} == {"blurry_periphery"} and len(old_lr) == 3
-    monkeypatch.undo()
     monkeypatch.setattr(synthetic, "VERSION", 1)
     version1 = {k for k, c in stored.items() if c.dataset == "synthetic" and c.key() == k}
-    assert set(stored) == current | version1 | old_lr, f"keys changed: {sorted(set(stored) - current - version1 - old_lr)}"
+    changed = set(stored) - current - version1 - foveal1 - old_lr
+    assert not changed, f"keys changed: {sorted(changed)}"
     assert len(version1) == 11
+    assert len(foveal1) == 6 and not foveal1 & current  # the earlier foveal filter's runs
