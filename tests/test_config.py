@@ -102,7 +102,7 @@ def test_foveal_filter_version_is_in_the_key_of_foveal_runs_only(monkeypatch):
         "44660447b92002aa": make_config("smoke"),
         "ae760f2712b694e4": make_config("smoke", masker="masked_periphery"),
         "e24fe24f8051f277": make_config("smoke", masker="random_patches", ratio=0.6),
-        "a5ba621a71f3fd35": make_config("smoke", masker="blurry_periphery", **cifar),
+        "90e88e87145a1dad": make_config("smoke", masker="blurry_periphery", lr=1e-4, **cifar),  # explicit lr
     }
     for key, cfg in before.items():
         assert cfg.key() == key, cfg.masker
@@ -115,6 +115,20 @@ def test_foveal_filter_version_is_in_the_key_of_foveal_runs_only(monkeypatch):
     monkeypatch.setattr(schemas, "FOVEAL_VERSION", 1)  # as keyed before the change
     for key, cfg in {**before, **old_foveal}.items():
         assert cfg.key() == key, cfg.masker
+
+
+def test_blurry_periphery_at_the_papers_rate_gets_a_key_of_its_own(monkeypatch):
+    """The paper kept the periphery's learning rate (1e-4) for the blurry periphery; runs stored at
+    5e-4 under lr=None (the earlier rule) are never reused as runs at the paper's rate."""
+    import focusmim.config as config_module
+
+    cfg = make_config("smoke", masker="blurry_periphery", dataset="cifar10", data_root=None, image_size=32)
+    assert cfg.resolved_lr() == 1e-4 == make_config("smoke", masker="masked_periphery").resolved_lr()
+    assert make_config("smoke", masker="blurry_patches").resolved_lr() == 5e-4  # like random patches
+    new = cfg.key()
+    assert new != cfg.replace(lr=1e-4).key()  # lr=None and an explicit rate key apart, as always
+    monkeypatch.setattr(config_module, "LR_RULE_VERSION", {})
+    assert cfg.key() != new  # lr=None keyed like this when it meant 5e-4
 
 
 # ------------------------------------------------------------------ the invalid-config table
