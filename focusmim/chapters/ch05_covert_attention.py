@@ -3,8 +3,10 @@
 A model pretrained with the masked periphery and the foreground-weighted loss
 (chapter 04's run) is shown held-out test images twice: with the plain periphery
 mask, and with a second visible disc centred on the object (the covert-attention
-input). Its prediction error restricted to the foreground says whether it uses
-the extra glimpse (paper: 2.6e-2 without, 2.3e-2 with). The chapter then
+input; the disc's centre is the confidence-weighted centroid of the most confident
+foreground pixels, see :func:`focusmim.masking.discs.object_centers`). Its prediction
+error restricted to the foreground says whether it uses the extra glimpse (paper:
+2.6e-2 without, 2.3e-2 with). The chapter then
 pretrains with the second disc (placed at random, or on the object) and compares
 the linear-probe accuracy with pretraining without it.
 
@@ -63,8 +65,9 @@ REGIONS = ("foreground", "foreground hidden in both")
 
 
 def covert_inputs(x: torch.Tensor, foreground: torch.Tensor, ratio: float = 0.8):
-    """The plain periphery input and the covert-attention input (second disc on the
-    most confident foreground pixel) of a batch: two :class:`~focusmim.masking.MaskOutput`.
+    """The plain periphery input and the covert-attention input (second disc on the object:
+    the confidence-weighted centroid of the foreground pixels within 1 % of the map's maximum,
+    :func:`focusmim.masking.discs.object_centers`) of a batch: two :class:`~focusmim.masking.MaskOutput`.
 
     Example:
         >>> import torch
