@@ -272,10 +272,14 @@ class AdiosSimCLR(_Adversarial):
         return self.projector(z.float())
 
     def views(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two random-resized crops (with flip when the config asks) of the unaugmented images."""
+        """Two random-resized crops (with flip when the config asks) of the unaugmented images;
+        with ``crop=False`` the whole image (scale and aspect ratio 1, as in ``train.augment_batch``)."""
         raw = batch.raw if batch.raw is not None else batch.images
-        scale = tuple(self.cfg.crop_scale) if self.cfg.crop else (1.0, 1.0)
-        both = random_resized_crop(torch.cat([raw, raw]), batch.generator, scale=scale, flip=self.cfg.flip)
+        if self.cfg.crop:
+            crop = dict(scale=tuple(self.cfg.crop_scale))
+        else:
+            crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))
+        both = random_resized_crop(torch.cat([raw, raw]), batch.generator, **crop, flip=self.cfg.flip)
         return both[: len(raw)], both[len(raw):]
 
     def loss(self, h1: torch.Tensor, v2: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:

@@ -176,3 +176,20 @@ def test_simclr_baseline_step_lowers_its_loss():
 def test_sparsity_alpha_defaults_per_objective():
     assert mask_objective_params("adios_simclr", {})["alpha"] == 1.0
     assert math.isclose(mask_objective_params("adios_mim", {})["alpha"], 0.05)
+
+
+@pytest.mark.parametrize("objective", ["simclr", "adios_simclr"])
+def test_views_without_crop_are_the_images(objective):
+    # Issue 30: crop=False drew scale (1, 1) with the default aspect ratios (3/4, 4/3), so one side
+    # of each view shrank to about 87 % instead of showing the whole image; train.augment_batch
+    # already used ratio (1, 1) for the same case.
+    b = _batch()
+    obj = _build(make_config("smoke", objective=objective, width=0.25, crop=False, flip=False))
+    v1, v2 = obj.views(b)
+    assert torch.allclose(v1, b.raw, atol=1e-5) and torch.allclose(v2, b.raw, atol=1e-5)
+    # with flips, each view is the image or its mirror
+    obj = _build(make_config("smoke", objective=objective, width=0.25, crop=False, flip=True))
+    for v in obj.views(b):
+        same = (v - b.raw).abs().amax(dim=(1, 2, 3)) < 1e-5
+        mirrored = (v - b.raw.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
+        assert bool((same | mirrored).all())
