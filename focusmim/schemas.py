@@ -13,13 +13,14 @@ factory's keyword parameters differ from the ones declared here.
     >>> OBJECTIVES.check_params("adios_mim", {"n_mask": 4}, "objective_params of objective 'adios_mim'")
     Traceback (most recent call last):
     ...
-    ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, mask_lr, mask_lr_ratio, mask_width, n_masks, single
+    ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, loss_weight, mask_lr, mask_lr_ratio, mask_width, n_masks, single
 """
 from __future__ import annotations
 
 from focusmim.registry import Param, Registry
 
-__all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS"]
+__all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS",
+           "LOSS_WEIGHTS"]
 
 DATASETS = Registry("dataset")
 MASKERS = Registry("masker")
@@ -29,6 +30,10 @@ OBJECTIVES = Registry("objective", match_signature=False)  # built as (cfg, mode
 GRID = 12  # masks use a 12x12 patch grid relative to the image
 N_PATCHES = GRID * GRID
 PLACEMENTS = ("random", "object")
+# adios_mim: what weights the reconstruction error. 'mask': the soft mask (what is hidden is also where the
+# error counts; the mask network gets gradient through both); 'detached': the same weight, but the mask
+# network's gradient comes only through what it hides; 'image': every pixel counts equally.
+LOSS_WEIGHTS = ("mask", "detached", "image")
 
 # Models that map images to (recon, z) and can be pretrained as ``cfg.model``;
 # ``adios_unet`` is a mask network, built by the ADIOS objectives themselves.
@@ -118,6 +123,7 @@ _HEAD = dict(
     proj_dim=Param("int", 128, low=1),
 )
 OBJECTIVES.declare("mim", {})
-OBJECTIVES.declare("adios_mim", dict(_MASKS))
+OBJECTIVES.declare("adios_mim", dict(_MASKS, loss_weight=Param(
+    "choice", "mask", choices=LOSS_WEIGHTS, doc="what weights the reconstruction error (see LOSS_WEIGHTS)")))
 OBJECTIVES.declare("adios_simclr", {**_MASKS, **_HEAD})
 OBJECTIVES.declare("simclr", dict(_HEAD))
