@@ -291,7 +291,7 @@ class AdiosSimCLR(_Adversarial):
         with ``crop=False`` the whole image (scale and aspect ratio 1, as in ``train.augment_batch``)."""
         raw = batch.raw if batch.raw is not None else batch.images
         if self.cfg.crop:
-            crop = dict(scale=tuple(self.cfg.crop_scale))
+            crop = dict(scale=tuple(self.cfg.crop_scale), fit=self.cfg.crop_fit)
         else:
             crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))
         both = random_resized_crop(torch.cat([raw, raw]), batch.generator, **crop, flip=self.cfg.flip)

@@ -69,6 +69,11 @@ def test_key_is_stable_and_sensitive():
     assert a.key() == a.replace(cpu_amp=False, foreground_loss=True).key()
     assert a.key() != a.replace(cpu_amp=True).key()
     assert a.key() != a.replace(foreground_loss=False).key()
+    assert a.key() == a.replace(crop_fit="clamp").key() != a.replace(crop_fit="redraw").key()
+    from focusmim.augment import FITS
+    from focusmim.config import CROP_FITS
+
+    assert CROP_FITS == FITS  # every choice of the config reaches the crops
 
 
 def test_roundtrip_and_paper_lrs():
@@ -134,6 +139,7 @@ INVALID = [
     (dict(snapshot_epochs=[0]), ["snapshot_epochs=", "whole numbers >= 1"]),
     (dict(flip="no"), ["flip='no'", "True, False"]),
     (dict(crop=0), ["crop=0", "True, False"]),
+    (dict(crop_fit="reject"), ["crop_fit='reject'", "'clamp', 'redraw'"]),
     (dict(download="yes"), ["download='yes'", "True, False"]),
     (dict(optimizer="sgd"), ["optimizer='sgd'", "'adam', 'adamw'"]),
     (dict(schedule="linear"), ["schedule='linear'", "'cosine'"]),
