@@ -7,7 +7,9 @@ Three objectives register here in :data:`focusmim.objectives.OBJECTIVES`:
     (``models.build("adios_unet")``) instead of a fixed rule. A soft mask ``m``
     (B,1,H,W) hides ``x * (1 - m) + m * mean_colour`` and the loss is
     ``losses.masked_mse(recon, x, m)``. The mask network *maximises* that loss
-    minus the sparsity barrier :func:`focusmim.losses.adios_sparsity`.
+    minus the sparsity barrier :func:`focusmim.losses.adios_sparsity`. Since
+    ``m`` is both what is hidden and the loss weight, the mask network also
+    chooses where the error counts; ``loss_weight`` changes that (below).
 ``adios_simclr``
     The reconstruction-free ADIOS of the paper with a SimCLR loss: two
     random-resized crops of the unaugmented images, the second one hidden by
@@ -33,6 +35,11 @@ optimiser's learning rate).
   generator instead of all N (N times cheaper; the encoder sees B masked images
   per step instead of B*N).
 * ``mask_width`` (None -> ``cfg.width``): channel multiplier of the mask UNet.
+* ``loss_weight`` (``"mask"``; ``adios_mim`` only): what weights the reconstruction
+  error. ``"mask"``: the soft mask ``m`` (the mask network's gradient flows through
+  what it hides and through the weight); ``"detached"``: ``m`` without its gradient
+  (the same loss value; the mask network can only make the task harder by what it
+  hides); ``"image"``: every pixel equally (the encoder also reconstructs what it sees).
 * ``temperature`` (0.2), ``proj_hidden`` (512), ``proj_dim`` (128): SimCLR head.
 
 The official ADIOS code re-encodes the unmasked view inside its loop over
@@ -75,6 +82,7 @@ __all__ = ["AdiosMIM", "AdiosSimCLR", "SimCLR", "Projector", "ADIOS_DEFAULTS", "
 ADIOS_DEFAULTS: dict[str, Any] = dict(n_masks=6, mask_lr_ratio=0.2, mask_lr=None, single=False, mask_width=None,
                                       temperature=0.2, proj_hidden=512, proj_dim=128)
 _ALPHA = {"adios_mim": 0.05, "adios_simclr": 1.0, "simclr": 0.0}
+_OWN_DEFAULTS: dict[str, dict[str, Any]] = {"adios_mim": dict(loss_weight="mask")}
 
 
 def mask_objective_params(objective: str, params: dict | None) -> dict:
@@ -88,13 +96,13 @@ def mask_objective_params(objective: str, params: dict | None) -> dict:
         >>> mask_objective_params("adios_mim", {"n_mask": 4})
         Traceback (most recent call last):
         ...
-        ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, mask_lr, mask_lr_ratio, mask_width, n_masks, single
+        ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, loss_weight, mask_lr, mask_lr_ratio, mask_width, n_masks, single
     """
     if objective not in _ALPHA:
         raise ValueError(f"objective={objective!r} is not allowed; allowed: 'adios_mim', 'adios_simclr', 'simclr'")
     params = dict(params or {})
     OBJECTIVES.check_params(objective, params, f"objective_params of objective {objective!r}")
-    return {**ADIOS_DEFAULTS, "alpha": _ALPHA[objective], **params}
+    return {**ADIOS_DEFAULTS, **_OWN_DEFAULTS.get(objective, {}), "alpha": _ALPHA[objective], **params}
 
 
 @contextlib.contextmanager
@@ -192,13 +200,20 @@ class AdiosMIM(_Adversarial):
         return {"model": self.opt, "masks": self.mask_opt}
 
     def loss(self, x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Masked MSE of the reconstructions of ``x`` hidden by each of ``masks`` (B,N',H,W)."""
+        """MSE of the reconstructions of ``x`` hidden by each of ``masks`` (B,N',H,W), weighted
+        as ``loss_weight`` says: by the mask (default), by the mask without its gradient, or
+        uniformly over the image."""
         n = masks.shape[1]
         inputs = apply_masks(x, masks, "mean")
         with autocast(x.device, self.cfg):
             recon, _ = self.model(inputs)
         target = x.unsqueeze(1).expand(-1, n, -1, -1, -1).reshape_as(inputs)
-        return masked_mse(recon.float(), target, masks.reshape(-1, 1, *x.shape[2:]), strict=False)
+        weight = masks.reshape(-1, 1, *x.shape[2:])
+        if self.p["loss_weight"] == "detached":
+            weight = weight.detach()
+        elif self.p["loss_weight"] == "image":
+            weight = torch.ones_like(weight)
+        return masked_mse(recon.float(), target, weight, strict=False)
 
     def step(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, g = batch.images, batch.generator
@@ -272,10 +287,14 @@ class AdiosSimCLR(_Adversarial):
         return self.projector(z.float())
 
     def views(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two random-resized crops (with flip when the config asks) of the unaugmented images."""
+        """Two random-resized crops (with flip when the config asks) of the unaugmented images;
+        with ``crop=False`` the whole image (scale and aspect ratio 1, as in ``train.augment_batch``)."""
         raw = batch.raw if batch.raw is not None else batch.images
-        scale = tuple(self.cfg.crop_scale) if self.cfg.crop else (1.0, 1.0)
-        both = random_resized_crop(torch.cat([raw, raw]), batch.generator, scale=scale, flip=self.cfg.flip)
+        if self.cfg.crop:
+            crop = dict(scale=tuple(self.cfg.crop_scale), fit=self.cfg.crop_fit)
+        else:
+            crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))
+        both = random_resized_crop(torch.cat([raw, raw]), batch.generator, **crop, flip=self.cfg.flip)
         return both[: len(raw)], both[len(raw):]
 
     def loss(self, h1: torch.Tensor, v2: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:

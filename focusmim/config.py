@@ -67,6 +67,7 @@ DATASETS = ("synthetic", "cifar10", "stl10", "imagefolder", "imagenette")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
+CROP_FITS = ("clamp", "redraw")  # focusmim.augment.FITS (config reads only the layers below it that it needs)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class Config:
     # augmentation
     crop: bool = True
     crop_scale: tuple = (0.08, 1.0)
+    # a drawn crop box that does not fit in the image: "clamp" it (every stored run) or "redraw" it as
+    # torchvision's RandomResizedCrop does (smaller crops on average; book/fixes.md)
+    crop_fit: str = "clamp"
     flip: bool = False
     # objective and optimisation
     objective: str = "mim"
@@ -175,6 +179,8 @@ class Config:
             d.pop("foreground_loss")
         if self.lr is None and self.masker in LR_RULE_VERSION:
             d["lr_rule"] = LR_RULE_VERSION[self.masker]
+        if d["crop_fit"] == "clamp":
+            d.pop("crop_fit")
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -226,7 +232,7 @@ _NUMBER = dict(
     data_root=Param("str", none=True),
     masker_params=Param("any"),
 )
-_CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES)
+_CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES, crop_fit=CROP_FITS)
 _WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0)
 _OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
 _BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")

@@ -36,7 +36,7 @@ from focusmim.runs import Run, RunStore, default_root
 from focusmim.train import RunsPending, pretrain
 
 __all__ = ["Table", "compare", "load_tables", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
-           "training_budget", "runs_record", "worker_plan"]
+           "training_budget", "runs_record", "worker_plan", "checkpoint_epoch"]
 
 
 def results_dir() -> Path:
@@ -366,22 +366,48 @@ def runs_record(runs: Sequence[Run]) -> dict:
             "device": ms[0].get("device_name", ms[0].get("device")), "run_keys": [r.dir.name for r in runs]}
 
 
+def checkpoint_epoch(metrics: Mapping, which: str | int) -> int:
+    """The epoch (1-based) whose weights the checkpoint ``which`` holds: ``"best"`` (lowest
+    training loss; ``metrics["best_epoch"]``), ``"last"`` or an epoch number.
+
+    Example:
+        >>> m = {"loss": [0.3, 0.1, 0.2], "best_epoch": 2, "epochs_done": 3}
+        >>> checkpoint_epoch(m, "best"), checkpoint_epoch(m, "last"), checkpoint_epoch(m, 1)
+        (2, 3, 1)
+    """
+    if which == "best":
+        if "best_epoch" in metrics:
+            return int(metrics["best_epoch"])
+        losses = list(metrics["loss"])  # the first epoch with the lowest loss, as training saves it
+        return losses.index(min(losses)) + 1
+    if which == "last":
+        return int(metrics.get("epochs_done") or len(metrics["loss"]))
+    if isinstance(which, int) and not isinstance(which, bool) and which >= 1:
+        return which
+    raise ValueError(f"which={which!r} is not allowed; allowed: 'best', 'last' or an epoch number >= 1")
+
+
 def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which: str | int = "best",
               **probe) -> dict:
-    """One table row from the runs (one per pretraining seed) of a condition."""
+    """One table row from the runs (one per pretraining seed) of a condition.
+
+    The accuracies and the decorrelation come from the same checkpoint ``which`` (its epoch
+    per run: ``decorrelation_epochs``); ``final_loss`` is the last epoch's training loss."""
     evals = [evaluate(r, probe_seeds, which, **probe) for r in runs]
     if len(runs) > 1:
         mean, std = mean_std([e["accuracy_mean"] for e in evals])
     else:
         mean, std = evals[0]["accuracy_mean"], evals[0]["accuracy_std"]
     ms = [r.metrics for r in runs]
+    epochs = [checkpoint_epoch(m, which) for m in ms]
     return {
         "condition": name,
         "accuracy_mean": mean,
         "accuracy_std": std,
         "accuracies": [a for e in evals for a in e["accuracies"]],
         "knn": mean_std([e.get("knn_accuracy") for e in evals])[0],
-        "decorrelation": mean_std([m["decorrelation"][-1] for m in ms])[0],
+        "decorrelation": mean_std([m["decorrelation"][e - 1] for m, e in zip(ms, epochs)])[0],
+        "decorrelation_epochs": epochs,
         "decorrelation_n": ms[0].get("decorrelation_n"),
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],

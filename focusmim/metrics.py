@@ -134,9 +134,10 @@ def _affinity_of(masks: torch.Tensor, fg: torch.Tensor) -> dict:
     cover = (masks * fg).sum(dim=(2, 3)) / fg.sum(dim=(2, 3)).clamp_min(1e-6)  # (B,N)
     a, c = area.mean(0), cover.mean(0)
     aff = c / a.clamp_min(1e-6)
+    ks = torch.arange(masks.shape[1], device=masks.device)  # on the masks' device (CUDA in chapter 7)
+    share = (cover.argmax(1).unsqueeze(1) == ks).float().mean(0).max()
     return {"area": a.tolist(), "coverage": c.tolist(), "affinity": aff.tolist(),
-            "max_affinity": float(aff.max()), "object_mask_share": float(
-                (cover.argmax(1).unsqueeze(1) == torch.arange(masks.shape[1])).float().mean(0).max())}
+            "max_affinity": float(aff.max()), "object_mask_share": float(share)}
 
 
 def object_affinity(masks: torch.Tensor, foreground: torch.Tensor) -> dict:

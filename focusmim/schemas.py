@@ -13,14 +13,14 @@ factory's keyword parameters differ from the ones declared here.
     >>> OBJECTIVES.check_params("adios_mim", {"n_mask": 4}, "objective_params of objective 'adios_mim'")
     Traceback (most recent call last):
     ...
-    ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, mask_lr, mask_lr_ratio, mask_width, n_masks, single
+    ValueError: objective_params of objective 'adios_mim' has unknown key(s) n_mask; allowed: alpha, loss_weight, mask_lr, mask_lr_ratio, mask_width, n_masks, single
 """
 from __future__ import annotations
 
 from focusmim.registry import Param, Registry
 
 __all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS",
-           "FOVEAL_BLENDS", "FOVEAL_VERSION"]
+           "FOVEAL_BLENDS", "FOVEAL_VERSION", "LOSS_WEIGHTS"]
 
 DATASETS = Registry("dataset")
 MASKERS = Registry("masker")
@@ -35,6 +35,10 @@ FOVEAL_BLENDS = ("reference", "consistent")
 # version of the default foveal filter, part of a foveal run's key (``Config.key``) from version 2 on:
 # 1 = the consistent blend, the only filter before ``blend`` existed; 2 = the reference's foveation
 FOVEAL_VERSION = 2
+# adios_mim: what weights the reconstruction error. 'mask': the soft mask (what is hidden is also where the
+# error counts; the mask network gets gradient through both); 'detached': the same weight, but the mask
+# network's gradient comes only through what it hides; 'image': every pixel counts equally.
+LOSS_WEIGHTS = ("mask", "detached", "image")
 
 # Models that map images to (recon, z) and can be pretrained as ``cfg.model``;
 # ``adios_unet`` is a mask network, built by the ADIOS objectives themselves.
@@ -126,6 +130,7 @@ _HEAD = dict(
     proj_dim=Param("int", 128, low=1),
 )
 OBJECTIVES.declare("mim", {})
-OBJECTIVES.declare("adios_mim", dict(_MASKS))
+OBJECTIVES.declare("adios_mim", dict(_MASKS, loss_weight=Param(
+    "choice", "mask", choices=LOSS_WEIGHTS, doc="what weights the reconstruction error (see LOSS_WEIGHTS)")))
 OBJECTIVES.declare("adios_simclr", {**_MASKS, **_HEAD})
 OBJECTIVES.declare("simclr", dict(_HEAD))

@@ -109,7 +109,7 @@ def augment_batch(
         return x, fg
     both = x if fg is None else torch.cat([x, fg], 1)
     if cfg.crop:
-        both = random_resized_crop(both, g, scale=tuple(cfg.crop_scale), flip=cfg.flip)
+        both = random_resized_crop(both, g, scale=tuple(cfg.crop_scale), flip=cfg.flip, fit=cfg.crop_fit)
     else:
         both = random_resized_crop(both, g, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=True)
     return (both, None) if fg is None else (both[:, :3], both[:, 3:])

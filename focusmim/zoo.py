@@ -32,7 +32,7 @@ __all__ = ["zoo_dir", "export", "add", "manifest", "pretrained", "load_pretraine
            "MAX_FILE_BYTES"]
 
 MANIFEST = "manifest.json"
-MAX_FILE_BYTES = 4_000_000  # a zoo file stays under 4 MB (the repository's limit for weights)
+MAX_FILE_BYTES = 4 * 2**20  # a zoo file stays within 4 MiB (the repository's limit for weights)
 
 
 class ZooError(ValueError):

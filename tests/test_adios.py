@@ -176,3 +176,71 @@ def test_simclr_baseline_step_lowers_its_loss():
 def test_sparsity_alpha_defaults_per_objective():
     assert mask_objective_params("adios_simclr", {})["alpha"] == 1.0
     assert math.isclose(mask_objective_params("adios_mim", {})["alpha"], 0.05)
+
+
+@pytest.mark.parametrize("objective", ["simclr", "adios_simclr"])
+def test_views_without_crop_are_the_images(objective):
+    # Issue 30: crop=False drew scale (1, 1) with the default aspect ratios (3/4, 4/3), so one side
+    # of each view shrank to about 87 % instead of showing the whole image; train.augment_batch
+    # already used ratio (1, 1) for the same case.
+    b = _batch()
+    obj = _build(make_config("smoke", objective=objective, width=0.25, crop=False, flip=False))
+    v1, v2 = obj.views(b)
+    assert torch.allclose(v1, b.raw, atol=1e-5) and torch.allclose(v2, b.raw, atol=1e-5)
+    # with flips, each view is the image or its mirror
+    obj = _build(make_config("smoke", objective=objective, width=0.25, crop=False, flip=True))
+    for v in obj.views(b):
+        same = (v - b.raw).abs().amax(dim=(1, 2, 3)) < 1e-5
+        mirrored = (v - b.raw.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
+        assert bool((same | mirrored).all())
+
+
+class _Blind(torch.nn.Module):
+    """A 'model' whose reconstruction ignores its input: the loss depends on the masks only
+    through the loss weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.level = torch.nn.Parameter(torch.tensor(0.25))
+
+    def forward(self, x):
+        return self.level.expand_as(x), None
+
+
+def _mask_gradient(loss_weight):
+    cfg = _cfg("adios_mim", **({} if loss_weight is None else {"loss_weight": loss_weight}))
+    obj = OBJECTIVES.build("adios_mim", cfg=cfg, model=_Blind())
+    x = _batch().images
+    masks = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    loss = obj.loss(x, masks)
+    (grad,) = torch.autograd.grad(loss, masks, allow_unused=True)
+    return float(loss.detach()), torch.zeros_like(masks) if grad is None else grad, obj, x
+
+
+def test_adios_mim_loss_weight_option():
+    # Issue 30: with the soft mask as both what is hidden and the loss weight, the mask network also
+    # chooses where the error counts. loss_weight='detached' keeps the weight but gives the mask network
+    # gradient only through what it hides; 'image' counts the error on the whole image.
+    assert mask_objective_params("adios_mim", {})["loss_weight"] == "mask"  # the default: unchanged
+    with pytest.raises(ValueError, match="loss_weight.*allowed: 'mask', 'detached', 'image'"):
+        mask_objective_params("adios_mim", {"loss_weight": "pixels"})
+    with pytest.raises(ValueError, match="unknown key"):
+        mask_objective_params("adios_simclr", {"loss_weight": "image"})  # SimCLR has no reconstruction
+    loss, grad, _, x = _mask_gradient(None)
+    assert grad.abs().sum() > 0  # the default: the weight alone moves the loss
+    loss_d, grad_d, _, _ = _mask_gradient("detached")
+    assert loss_d == pytest.approx(loss) and grad_d.abs().sum() == 0  # same value, no gradient via the weight
+    loss_i, grad_i, obj, _ = _mask_gradient("image")
+    assert grad_i.abs().sum() == 0
+    assert loss_i == pytest.approx(float((x - 0.25).square().mean()), rel=1e-5)  # every pixel counts
+    # an adversarial step runs with each option
+    for lw in ("detached", "image"):
+        out = _build(_cfg("adios_mim", loss_weight=lw)).step(_batch())
+        assert torch.isfinite(out["loss"]) and torch.isfinite(out["mask_objective"])
+
+
+def test_adios_mim_loss_weight_default_keeps_run_keys():
+    # the option is declared with its default, so configs that do not give it keep their keys
+    cfg = make_config("smoke", objective="adios_mim", objective_params={"n_masks": 6, "single": True})
+    assert "loss_weight" not in cfg.objective_params
+    assert cfg.replace(objective_params={"n_masks": 6, "single": True, "loss_weight": "image"}).key() != cfg.key()

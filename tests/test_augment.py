@@ -135,3 +135,42 @@ def test_cuda_matches_cpu_boxes():
     g = torch.Generator(device="cuda").manual_seed(0)
     y = random_resized_crop(x.cuda(), g)
     assert y.device.type == "cuda" and y.shape == x.shape
+
+
+def test_default_boxes_are_still_clamped_draws():
+    # Issue 30: the redraw option must leave the default (every stored run's augmentation) as it was:
+    # one rand(B, 5) call, area uniform, log-ratio uniform, sides clamped to the image.
+    B, H, W = 64, 32, 32
+    u = torch.rand(B, 5, generator=_gen(7))
+    area = (0.08 + 0.92 * u[:, 0]) * H * W
+    aspect = torch.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * u[:, 1])
+    w = torch.sqrt(area * aspect).clamp(1.0, W)
+    h = torch.sqrt(area / aspect).clamp(1.0, H)
+    want = torch.stack([(H - h) * u[:, 2], (W - w) * u[:, 3], h, w, torch.zeros(B)], 1)
+    assert torch.equal(sample_crop_boxes(B, H, W, _gen(7)), want)
+    assert torch.equal(sample_crop_boxes(B, H, W, _gen(7), fit="clamp"), want)
+
+
+def test_redraw_follows_torchvision_rule():
+    # Issue 30: clamping keeps 14 % of draws that do not fit as large crops; torchvision draws them
+    # again. fit="redraw" takes the first of 10 candidates that fits (batched), as torchvision does.
+    boxes = sample_crop_boxes(20000, 96, 96, _gen(), fit="redraw")
+    top, left, h, w, _ = boxes.unbind(1)
+    assert torch.all(w <= 96) and torch.all(h <= 96) and torch.all(top >= 0) and torch.all(left >= 0)
+    assert torch.all(top + h <= 96 + 1e-4) and torch.all(left + w <= 96 + 1e-4)
+    area = h * w / 96**2
+    ratio = w / h
+    assert torch.all(ratio >= 3 / 4 - 1e-5) and torch.all(ratio <= 4 / 3 + 1e-5)  # never bent by clamping
+    # torchvision's get_params: mean area about 0.48 and 15.5 % above 0.75 (the clamped draws: 0.537, 27.5 %)
+    assert abs(float(area.mean()) - 0.480) < 0.008
+    assert abs(float((area > 0.75).float().mean()) - 0.153) < 0.012
+    # no candidate fits (area 1 with w/h >= 2): torchvision's centre crop, the widest box of the lowest ratio
+    top, left, h, w, _ = sample_crop_boxes(5, 16, 16, _gen(), scale=(1.0, 1.0), ratio=(2.0, 3.0), fit="redraw").unbind(1)
+    assert torch.allclose(w, torch.full((5,), 16.0)) and torch.allclose(h, torch.full((5,), 8.0))
+    assert torch.allclose(top, torch.full((5,), 4.0)) and torch.allclose(left, torch.zeros(5))
+    # the crop itself goes through the same batched resampling
+    x = torch.rand(4, 3, 16, 16)
+    assert random_resized_crop(x, _gen(1), fit="redraw").shape == x.shape
+    assert torch.equal(random_resized_crop(x, _gen(1), fit="redraw"), random_resized_crop(x, _gen(1), fit="redraw"))
+    with pytest.raises(ValueError, match="fit='drop' is not allowed; allowed: 'clamp', 'redraw'"):
+        sample_crop_boxes(2, 8, 8, _gen(), fit="drop")

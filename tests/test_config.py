@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from focusmim.config import PRESETS, Config, ConfigError, make_config, resolve_preset
@@ -69,6 +71,11 @@ def test_key_is_stable_and_sensitive():
     assert a.key() == a.replace(cpu_amp=False, foreground_loss=True).key()
     assert a.key() != a.replace(cpu_amp=True).key()
     assert a.key() != a.replace(foreground_loss=False).key()
+    assert a.key() == a.replace(crop_fit="clamp").key() != a.replace(crop_fit="redraw").key()
+    from focusmim.augment import FITS
+    from focusmim.config import CROP_FITS
+
+    assert CROP_FITS == FITS  # every choice of the config reaches the crops
 
 
 def test_roundtrip_and_paper_lrs():
@@ -144,7 +151,8 @@ INVALID = [
     (dict(model="adios_unet"), ["model='adios_unet'", "'autoencoder', 'convnext_fcmae'"]),
     (dict(objective_params={"n_masks": 4}), ["objective 'mim'", "unknown key(s) n_masks", "allowed: none"]),
     (dict(objective="adios_mim", objective_params={"n_mask": 4}), ["unknown key(s) n_mask", "n_masks"]),
-    (dict(objective="adios_mim", objective_params={"temperature": 0.1}), ["temperature", "alpha, mask_lr"]),
+    (dict(objective="adios_mim", objective_params={"temperature": 0.1}),
+     ["temperature", "alpha, loss_weight, mask_lr"]),
     (dict(objective="adios_simclr", objective_params={"n_masks": 1}), ["n_masks=1", ">= 2"]),
     (dict(objective="simclr", objective_params={"single": True}), ["unknown key(s) single", "proj_dim"]),
     (dict(objective="adios_mim", objective_params={"single": 1}), ["single=1", "True, False"]),
@@ -173,6 +181,7 @@ INVALID = [
     (dict(snapshot_epochs=[0]), ["snapshot_epochs=", "whole numbers >= 1"]),
     (dict(flip="no"), ["flip='no'", "True, False"]),
     (dict(crop=0), ["crop=0", "True, False"]),
+    (dict(crop_fit="reject"), ["crop_fit='reject'", "'clamp', 'redraw'"]),
     (dict(download="yes"), ["download='yes'", "True, False"]),
     (dict(optimizer="sgd"), ["optimizer='sgd'", "'adam', 'adamw'"]),
     (dict(schedule="linear"), ["schedule='linear'", "'cosine'"]),
@@ -234,6 +243,12 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
     stored = {p.name: Config.from_dict(json.loads((p / "config.json").read_text()))
               for p in sorted(store.iterdir()) if (p / "config.json").exists()}
     assert len(stored) > 50, f"expected the committed run store under {store}"
+    from focusmim.data.base import find_imagenette
+
+    if find_imagenette(None) is None:  # imagenette runs key with their data's fingerprint: not checkable here
+        assert os.environ.get("FOCUSMIM_REQUIRE_SHARED") != "1", "imagenette96 not found (../shared/data)"
+        stored = {k: c for k, c in stored.items() if c.dataset != "imagenette"}
+    assert sum(c.dataset == "imagenette" for c in stored.values()) in (0, 19)
     current = {k for k, c in stored.items() if c.key() == k}
     import focusmim.config as config_module
 

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from focusmim.metrics import decorrelation, foreground_error, lifetime_sparsity, object_affinity, population_sparsity
 
@@ -86,3 +87,38 @@ def test_object_affinity_known_answers():
         object_affinity(m, fg[:, :, :4])
     with pytest.raises(ValueError, match="masks"):
         object_affinity(m[0], fg)
+
+
+class _OnMeta(TorchFunctionMode):
+    """Runs torch code on ``meta`` tensors (shapes only, no data): reading a value out
+    (``tolist``, ``float``, ``item``) returns zeros, and every tensor's device is recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.devices = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in ("tolist", "__float__", "item") and args and args[0].device.type == "meta":
+            return torch.zeros(args[0].shape).tolist() if name == "tolist" else 0.0
+        out = func(*args, **kwargs)
+        for t in (*args, *kwargs.values(), out):
+            if isinstance(t, torch.Tensor):
+                self.devices.add(t.device.type)
+        return out
+
+
+def test_object_affinity_stays_on_the_masks_device():
+    # Issue 30: a tensor made on the CPU inside object_affinity broke chapter 7 on CUDA. The test
+    # machine has no GPU, so the masks go to the `meta` device: a CPU tensor met there raises the
+    # same "not on the expected device" error, and every tensor the function touches must be on meta.
+    fg = torch.zeros(3, 1, 8, 8)
+    fg[..., 2:6, 2:6] = 1
+    m = torch.stack([fg[:, 0], 1 - fg[:, 0]], 1)
+    m, fg = m.to("meta"), fg.to("meta")
+    mode = _OnMeta()
+    with mode:
+        r = object_affinity(m, fg)
+    assert mode.devices == {"meta"}
+    assert len(r["affinity"]) == 2

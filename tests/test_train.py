@@ -146,3 +146,17 @@ def test_foreground_loss_false_uses_the_maps_only_to_select_images():
         losses[name] = float(out["loss"])
     assert losses["select"] == losses["none"]
     assert losses["object"] != losses["none"]
+
+
+def test_augment_batch_crops_as_the_config_says():
+    # crop_fit='redraw' (torchvision's rule) reaches the crops; the default stays 'clamp'
+    from focusmim.augment import random_resized_crop
+    from focusmim.train import augment_batch
+
+    x, fg = torch.rand(8, 3, 16, 16), torch.rand(8, 1, 16, 16)
+    cfg = make_config("smoke", image_size=16)
+    for fit in ("clamp", "redraw"):
+        c = cfg if fit == "clamp" else cfg.replace(crop_fit=fit)
+        img, mask = augment_batch(c, x, fg, torch.Generator().manual_seed(0))
+        want = random_resized_crop(torch.cat([x, fg], 1), torch.Generator().manual_seed(0), fit=fit)
+        assert torch.equal(img, want[:, :3]) and torch.equal(mask, want[:, 3:])

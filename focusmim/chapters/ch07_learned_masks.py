@@ -1,7 +1,10 @@
 """Chapter 7: learned adversarial masks (ADIOS) against FocusMIM's fixed masks.
 
 Same encoder (the paper's autoencoder), same data, same epochs for every
-condition: ADIOS masks with the reconstruction objective (``adios_mim``) and
+condition: ADIOS masks with the reconstruction objective (``adios_mim``; its soft
+mask both hides pixels and weights the error, so the mask network also chooses
+where the error counts: the default ``loss_weight="mask"``, see
+:mod:`focusmim.adios` for the ``"detached"`` and ``"image"`` alternatives) and
 with SimCLR (``adios_simclr``), random patches and the masked periphery (the
 paper's ``mim``), and plain SimCLR. Each frozen encoder is probed linearly and
 with kNN on its final weights (a snapshot at the last epoch: an adversary makes the

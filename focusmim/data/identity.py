@@ -184,5 +184,8 @@ def canonical(dataset: str) -> set[str]:
 def key_fingerprint(cfg) -> str | None:
     """What :meth:`~focusmim.config.Config.key` adds for ``cfg``'s data: its fingerprint,
     or ``None`` when the data are the dataset's official ones, synthetic, or absent."""
-    fp = fingerprint(cfg.dataset, cfg.data_root, cfg.download)
+    root = cfg.data_root
+    if cfg.dataset == "imagenette" and root is not None and not Path(root).expanduser().is_dir():
+        root = None  # a config stored on another machine (its data folder is elsewhere): the data found here
+    fp = fingerprint(cfg.dataset, root, cfg.download)
     return None if fp is None or fp in canonical(cfg.dataset) else fp

@@ -160,13 +160,47 @@ class Central(_DiscMasker):
         super().__init__(ratio, center)
 
 
+OBJECT_TOLERANCE = 0.01  # object placement: pixels within 1 % of the map's maximum
+
+
+def object_centers(foreground: torch.Tensor, tolerance: float = OBJECT_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates (B,), (B,) of the object's centre in each foreground map (B,1,H,W).
+
+    The centre is the centroid of the pixels whose confidence is within ``tolerance`` (relative)
+    of the map's maximum, each weighted by its confidence. rembg's maps saturate at 1.0 over the
+    whole object, so the argmax alone would pick the first saturated pixel in raster order (the
+    object's top edge); the centroid of the saturated region is its middle. A map with no
+    positive pixel gives the image centre. (For a strongly non-convex object, e.g. a ring, the
+    centroid can fall outside the object.)
+
+    Example:
+        >>> import torch
+        >>> fg = torch.zeros(1, 1, 8, 8); fg[0, 0, 1:4, 2:7] = 1.0; fg[0, 0, 6, 6] = 0.5
+        >>> [t.tolist() for t in object_centers(fg)]
+        [[2.0], [4.0]]
+    """
+    B, _, H, W = foreground.shape
+    f = foreground.reshape(B, H * W).float()
+    top = f.amax(dim=1, keepdim=True)
+    near = f >= top * (1.0 - tolerance)
+    w = torch.where(near, f, torch.zeros_like(f))
+    total = w.sum(dim=1, keepdim=True)
+    # no positive pixel: every pixel is "near" the maximum 0; weigh them equally (the image centre)
+    w = torch.where(total > 0, w, near.to(f.dtype))
+    w = w / w.sum(dim=1, keepdim=True)
+    ii = torch.arange(H, device=f.device, dtype=f.dtype).repeat_interleave(W)
+    jj = torch.arange(W, device=f.device, dtype=f.dtype).repeat(H)
+    return w @ ii, w @ jj
+
+
 @register("covert_attention")
 class CovertAttention(MaskedPeriphery):
     """Masked periphery plus a second visible disc of the same radius ("covert attention").
 
     ``placement="random"``: the second disc lies fully inside the image at a position drawn
-    from ``generator``. ``placement="object"``: it is centred on the most confident pixel of
-    ``foreground`` (required). Both discs are excluded from the loss.
+    from ``generator``. ``placement="object"``: it is centred on the object, at the
+    confidence-weighted centroid of the pixels of ``foreground`` (required) within 1 % of the
+    map's maximum (:func:`object_centers`). Both discs are excluded from the loss.
 
     Example:
         >>> import torch; x = torch.rand(2, 3, 96, 96); g = torch.Generator().manual_seed(0)
@@ -192,8 +226,7 @@ class CovertAttention(MaskedPeriphery):
                 raise ValueError(
                     "foreground=None is not allowed with placement='object'; allowed: a float tensor (B,1,H,W)"
                 )
-            flat = foreground.reshape(B, -1).float().argmax(dim=1)
-            return (flat // W).float(), (flat % W).float()
+            return object_centers(foreground.reshape(B, 1, H, W))
         r = self.radius(H, W)
         u = torch.rand((B, 2), generator=generator, device=x.device)
         # a centre in [r, size-1-r] keeps every pixel of the disc inside the image

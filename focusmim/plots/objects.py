@@ -129,9 +129,12 @@ def covert_error_bars(errors, *, region: str = "foreground", paper: Mapping[str,
     if paper:
         marks = {(paper_model, inputs[0]): paper["without"], (paper_model, inputs[-1]): paper["with"]}
         marks = {k: v for k, v in marks.items() if k[0] in models}
+    title = ("prediction error restricted to the object" if region == "foreground" else
+             "prediction error on object pixels hidden in both inputs")
+    # some errors were measured with an older placement of the disc (chapter 5's ARGMAX_NOTE)
+    title += "".join(f"\n({note})" for note in getattr(meta, "meta", {}).get("older", ()))
     fig = grouped_bars(models, series, paper=marks, ylabel=f"squared error on the {region}", percent=False,
-                       title=("prediction error restricted to the object" if region == "foreground" else
-                              "prediction error on object pixels hidden in both inputs"), figsize=(7.0, 3.8))
+                       title=title, figsize=(7.0, 3.8))
     ax = fig.axes[0]
     ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
     if caption and meta:

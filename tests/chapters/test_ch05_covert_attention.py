@@ -79,3 +79,33 @@ def test_the_longer_run_prefers_class_spread_examples_and_names_a_stand_in(tmp_p
     assert got["weights"] == weights  # the class-spread cache, not the older one
     fig = plots.lattice_comparison({"plain_recon": img, "target": img}, (key, steps, got), n=2)
     assert "retrain of the same config on CPU" in fig.get_suptitle()
+
+
+def test_evaluations_made_with_the_argmax_disc_are_not_reused_as_current(tmp_path):
+    # Issue 30: the disc on the object moved from the argmax pixel to the object's centre. An error or
+    # reconstruction cached before that (older file names) must not pass for the new placement: it is
+    # returned only when the run's weights are not here to redo it, and then carries ARGMAX_NOTE.
+    from focusmim.experiments import Table
+    from focusmim.runs import RunStore
+
+    run = RunStore(tmp_path).open(make_config("smoke", masker="masked_periphery", foreground="gt"))
+    errors = {"n": 16, "plain": {"foreground": 0.03, "foreground hidden in both": 0.03},
+              "covert": {"foreground": 0.02, "foreground hidden in both": 0.03},
+              "plain_per_image": [0.03] * 16, "covert_per_image": [0.02] * 16}
+    run.save_json("covert-error-best-n16.json", errors)
+    got = ch05.evaluate_errors(run, 16)
+    assert got["older"] == ch05.ARGMAX_NOTE and got["plain"] == errors["plain"]
+    img = np.zeros((1, 3, 8, 8), np.uint8).tolist()
+    recon = {k: img for k in ("target", "foreground", "plain_input", "plain_recon", "covert_input", "covert_recon")}
+    run.save_json("covert-recon-best-n1.json", recon)  # the first test images, argmax disc
+    assert ch05.ARGMAX_NOTE in ch05.reconstructions(run, 1)["older"]
+    run.save_json("covert-recon-best-classes-n1.json", recon)  # class-spread examples, argmax disc
+    assert ch05.reconstructions(run, 1)["older"] == ch05.ARGMAX_NOTE
+    # the error table and its figure say so
+    rows = ch05._error_rows({"no second disc": [run]}, 16)
+    assert all(r["older"] == ch05.ARGMAX_NOTE for r in rows)
+    fig = plots.covert_error_bars(Table("errors", rows, {"older": [ch05.ARGMAX_NOTE]}), caption=False)
+    assert ch05.ARGMAX_NOTE in fig.axes[0].get_title()
+    # an evaluation cached under the new name is current: no note
+    run.save_json("covert-error-centroid-best-n16.json", errors)
+    assert "older" not in ch05.evaluate_errors(run, 16)

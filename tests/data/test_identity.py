@@ -49,12 +49,15 @@ def test_official_data_keep_their_keys(tmp_path, monkeypatch):
 
 def test_committed_store_keys_are_unchanged(monkeypatch):
     """Every committed CIFAR-10 run still has its folder's key (the official data add nothing). The blurry
-    periphery runs are checked as they were keyed before the paper's learning-rate rule joined their keys."""
+    periphery and foveal runs are checked as they were keyed before the paper's learning-rate rule and the
+    foveal filter's version joined their keys (tests/test_config.py checks those changes)."""
     store = Path(__file__).resolve().parents[2] / "results" / "store"
     import focusmim.config as config_module
+    import focusmim.schemas as schemas
     from focusmim.config import Config
 
     monkeypatch.setattr(config_module, "LR_RULE_VERSION", {})
+    monkeypatch.setattr(schemas, "FOVEAL_VERSION", 1)
 
     checked = 0
     for d in sorted(p.parent for p in store.glob("*/config.json")):  # the store also holds tables/

@@ -61,7 +61,7 @@ def test_covert_attention():
     # minus any overlap with it
     full = per.visible[0].sum().item()
     assert bool((extra <= full).all()) and bool((extra > 0).any())
-    # object placement: centred on the most confident pixel
+    # object placement: one confident pixel is its own centroid
     fg = torch.zeros(16, 1, 96, 96)
     fg[:, :, 10, 80] = 1.0
     obj = masking.build("covert_attention", placement="object")(x, None, foreground=fg)
@@ -79,3 +79,27 @@ def test_covert_random_disc_inside_image():
     cy, cx = m.second_centers(x, gen(3), None)
     assert bool(((cy >= 24) & (cy <= 95 - 24) & (cx >= 24) & (cx <= 95 - 24)).all())
     assert cy.std() > 5 and cx.std() > 5
+
+
+def test_covert_object_disc_sits_at_the_centre_of_a_saturated_blob():
+    # Issue 30: rembg maps saturate at 1.0 over the whole object; argmax took the first saturated
+    # pixel in raster order, so the disc sat on the object's top-left edge instead of its centre.
+    x = images(3)
+    fg = torch.full((3, 1, 96, 96), 0.3)  # faint background everywhere
+    fg[0, :, 40:60, 20:50] = 1.0  # saturated blob: centre (49.5, 34.5)
+    fg[1, :, 10:31, 60:91] = 0.999  # within 1 % of its maximum 1.0 ...
+    fg[1, :, 20, 75] = 1.0  # ... so one brighter pixel does not pull the disc away: centre (20, 75)
+    fg[1, :, 70:80, 10:20] = 0.95  # more than 1 % below the maximum: ignored
+    fg[2] = 0.0  # no object: the image centre
+    m = masking.build("covert_attention", ratio=0.8, placement="object")
+    cy, cx = m.second_centers(x, None, fg)
+    assert torch.allclose(cy, torch.tensor([49.5, 20.0, 47.5]), atol=1e-3)
+    assert torch.allclose(cx, torch.tensor([34.5, 75.0, 47.5]), atol=1e-3)
+    # the visible disc (radius 24) is symmetric about the blob's centre: rows 26..73 of column 34
+    out = m(x, None, foreground=fg)
+    assert out.visible[0, 0, 26:74, 34].all() and not out.visible[0, 0, 25, 34] and not out.visible[0, 0, 74, 34]
+    # the centroid is weighted by confidence among the selected pixels
+    soft = torch.zeros(1, 1, 96, 96)
+    soft[0, 0, 10, 10], soft[0, 0, 10, 30] = 1.0, 0.995
+    cy, cx = m.second_centers(x[:1], None, soft)
+    assert cy.item() == pytest.approx(10.0) and cx.item() == pytest.approx(10 + 20 * 0.995 / 1.995, abs=1e-4)
