@@ -300,8 +300,8 @@ def shown_path(path: str | os.PathLike) -> str:
         >>> shown_path("../shared/data/cifar10"), shown_path("/mnt/data/stl10")
         ('../shared/data/cifar10', '/mnt/data/stl10')
         >>> repo = Path(__file__).resolve().parents[2]
-        >>> shown_path(repo.parent / "shared" / "data" / "cifar10")
-        '../shared/data/cifar10'
+        >>> shown_path(repo / "results" / "store")
+        './results/store'
     """
     text = os.fspath(path)
     p = Path(text).expanduser()
