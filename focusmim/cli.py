@@ -183,7 +183,7 @@ def _run(args) -> int:
         planner = PlanningStore()
         compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=seeds, store=planner)
         plan = plan_configs(planner.configs, preset=preset, label="focusmim run",
-                            preset_note=preset_note(args.preset, preset))
+                            preset_note=preset_note(args.preset, preset), workers=args.workers)
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

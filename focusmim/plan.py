@@ -1,11 +1,15 @@
 """What a long command will do, said before it does it: the resolved plan.
 
 :func:`plan_configs` turns the run configs of a job into a :class:`Plan`: preset,
-data (the real image counts and the resize), device, epochs, how many runs and
-how many are already in the run store, and an estimated pretraining wall time
-from a few timed training steps of the real model and masker at the configured
-batch size on this device (cached per device and config shape under
-``$FOCUSMIM_CACHE/timing/``). A chapter's configs come from its own compute
+data (the real image counts and the resize; the data's folder as the user named it,
+see :func:`focusmim.data.base.shown_path`), device, epochs, how many runs and how
+many are already in the run store, and an estimated pretraining wall time: one timed
+training step per model shape (every strategy that shares the model shares it; on a
+CPU at a small batch, scaled by FLOPs to the configured one), cached per machine and
+shape under ``$FOCUSMIM_CACHE/timing/``, shared out over the processes the job uses,
+plus ``torch.compile``'s one-time cost when the configs compile (measured on this
+machine when known, else :data:`COMPILE_S`, measured on an H200). A dry run stays
+within seconds at any preset. A chapter's configs come from its own compute
 function run against a :class:`PlanningStore`, which records configs instead of
 training (:func:`chapter_configs`), so the plan cannot drift from what the
 chapter trains. :func:`focusmim.progress.announce` prints the plan to the notebook (or terminal)
@@ -25,10 +29,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +45,19 @@ import torch
 from focusmim import __version__, chapters
 from focusmim.config import Config, resolve_device
 from focusmim.data import cifar10, imagefolder, imagenette, stl10, synthetic
-from focusmim.data.base import default_cache_dir
+from focusmim.data.base import default_cache_dir, shown_path
+from focusmim.experiments import worker_plan
 from focusmim.io import atomic_write_text
+from focusmim.presets import PRESET_RANK
 from focusmim.objectives import Batch
 from focusmim.runs import RunStore
 from focusmim.train import augment_batch, build_objective
 
 __all__ = ["Plan", "PlanningStore", "PlanStop", "plan_configs", "chapter_configs", "chapter_plan",
-           "data_summary", "step_seconds", "HOUR"]
+           "data_summary", "step_seconds", "compile_seconds", "record_compile_seconds", "duration", "HOUR", "DAY"]
 
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 
 class PlanStop(Exception):
@@ -106,13 +115,13 @@ def data_summary(cfg: Config) -> dict:
     elif cfg.dataset == "imagefolder":
         s = imagefolder.survey(cfg.data_root)
         avail = dict(s["counts"])
-        source = f"{cfg.data_root} ({s['layout']}; {len(s['classes'])} classes)"
+        source = f"{shown_path(cfg.data_root)} ({s['layout']}; {len(s['classes'])} classes)"
         native = f"any size -> {imagefolder.RESIZE}"
     elif cfg.dataset == "imagenette":
         tree, native = imagenette.find_root(cfg.data_root), 96
         if tree is not None:
             s = imagefolder.survey(tree)
-            avail, source = dict(s["counts"]), f"{tree} ({len(s['classes'])} classes)"
+            avail, source = dict(s["counts"]), f"{shown_path(tree)} ({len(s['classes'])} classes)"
         else:  # the published set's sizes
             avail = {"unlabeled": 9469, "train": 9469, "test": 3925}
             source = "fast.ai's Imagenette" + (" (94 MB download if missing, converted to 96 px once)"
@@ -123,7 +132,7 @@ def data_summary(cfg: Config) -> dict:
         if tree is not None:
             cnt = {sp: sum(len(os.listdir(d)) for d in (tree / sp).iterdir() if d.is_dir()) for sp in ("train", "test")}
             avail = {"unlabeled": cnt["train"], "train": cnt["train"], "test": cnt["test"]}
-            source = str(tree)
+            source = shown_path(tree)
         else:
             avail = {"unlabeled": 50000, "train": 50000, "test": 10000}
             source = "torchvision's files" + (" (downloaded if missing, with a progress bar)" if cfg.download else "")
@@ -134,7 +143,7 @@ def data_summary(cfg: Config) -> dict:
             for sp, (x, _) in stl10.FILES.items():
                 f = tree / "stl10_binary" / x
                 avail[sp] = f.stat().st_size // stl10.IMAGE_BYTES if f.is_file() else 0
-            source = str(tree)
+            source = shown_path(tree)
         else:
             source = "torchvision's files" + (" (2.6 GB download if missing, with a progress bar)"
                                               if cfg.download else " (not found)")
@@ -153,29 +162,103 @@ def data_summary(cfg: Config) -> dict:
 
 
 # ----------------------------------------------------------------------------- timing
+# A CPU step is timed at a small batch of this many pixels (64 images at 32 px, 7 at 96 px) and scaled to the
+# configured batch by FLOPs, which grow linearly with the batch: a dry run stays quick at any preset on 2 cores.
+# Measured on 2 cores (1 thread, the paper's autoencoder): at 32 px 3.65 ms an image at batch 64, 3.81 at 256; at
+# 96 px 33 ms at batch 7, 40 at 112, but 86 at 512 (memory-bound). Far beyond the timed batch
+# (LOWER_BOUND_RATIO), the plan calls its CPU estimate a lower bound.
+TIMING_PIXELS = 64 * 32 * 32
+LOWER_BOUND_RATIO = 8
+# torch.compile's one-time cost when nothing was measured on this machine: the first run of
+# `focusmim run --preset gpu --epochs 3 --seeds 0` spent about 35 s compiling on an H200 (planned 23 s, took 63 s).
+COMPILE_S = 35.0
+COMPILE_MEASURED_ON = "an H200"
+
+
+def machine(device: str) -> str:
+    """The compute device timings are kept for: the GPU's name, or the CPU's model and thread count."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"{_cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _provenance_name(device: str) -> str:
+    """This device as :mod:`focusmim.train` records it in a run's metrics (``device_name``)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def timed_batch(cfg: Config, batch: int, device: str) -> int:
+    """The batch size a step of ``cfg`` is timed at: the real one on a GPU, at most
+    :data:`TIMING_PIXELS` pixels on a CPU."""
+    if device.startswith("cuda"):
+        return batch
+    return max(1, min(batch, TIMING_PIXELS // (cfg.image_size * cfg.image_size)))
+
+
 def _timing_key(cfg: Config, batch: int, device: str) -> dict:
-    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu{torch.get_num_threads()}"
-    keep = ("model", "width", "image_size", "masker", "ratio", "masker_params", "objective", "objective_params",
-            "crop", "flip", "amp", "cpu_amp")
-    return {"device": name, "torch": torch.__version__, "focusmim": __version__, "batch": batch,
+    """What a step's time depends on: the machine, the versions, the model and its input
+    (not the masker: every strategy that shares a model shares its timing)."""
+    keep = ("model", "width", "image_size", "objective", "objective_params", "crop", "flip", "amp", "cpu_amp")
+    return {"device": machine(device), "torch": torch.__version__, "focusmim": __version__, "batch": batch,
             "foreground": cfg.foreground != "none", **{k: getattr(cfg, k) for k in keep}}
 
 
-def step_seconds(cfg: Config, batch: int, *, cache: bool = True) -> float:
-    """Seconds one training step of ``cfg``'s model, masker and objective takes at batch
-    size ``batch`` on ``cfg``'s device: one warm-up step, then up to 3 timed steps
-    (1 when a step takes over a second), without ``torch.compile``. Cached under
-    ``$FOCUSMIM_CACHE/timing/`` by device, versions and config shape."""
+def _cache_file(kind: str, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return default_cache_dir() / "timing" / f"{kind}{digest}.json"
+
+
+def step_seconds(cfg: Config, batch: int, *, cache: bool = True, threads: int | None = None) -> float:
+    """Seconds one training step of ``cfg``'s model and objective takes at batch size
+    ``batch`` on ``cfg``'s device, without ``torch.compile``.
+
+    On a GPU the step is timed at ``batch``; on a CPU at :func:`timed_batch` (a few
+    images) and scaled by FLOPs (linear in the batch). One warm-up step, then the
+    fastest of 3 timed steps (2 when they take over a second), with
+    ``threads`` torch threads (default: the current number). Cached under
+    ``$FOCUSMIM_CACHE/timing/`` by machine, versions, model and input size, so every
+    strategy that shares a model is timed once."""
     device = resolve_device(cfg.device)
-    key = _timing_key(cfg, batch, device)
-    path = default_cache_dir() / "timing" / (hashlib.sha256(json.dumps(key, sort_keys=True, default=str)
-                                                            .encode()).hexdigest()[:20] + ".json")
-    if cache and path.exists():
-        try:
-            return float(json.loads(path.read_text())["seconds_per_step"])
-        except (OSError, ValueError, KeyError):
-            pass
-    dev = torch.device(device)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        small = timed_batch(cfg, batch, device)
+        key = _timing_key(cfg, small, device)
+        path = _cache_file("", key)
+        sec = None
+        if cache and path.exists():
+            try:
+                sec = float(json.loads(path.read_text())["seconds_per_step"])
+            except (OSError, ValueError, KeyError):
+                sec = None
+        if sec is None:
+            sec = _time_step(cfg, small, torch.device(device))
+            if cache:
+                try:
+                    atomic_write_text(json.dumps({"seconds_per_step": sec, "measured": time.strftime("%Y-%m-%d %H:%M"),
+                                                  **key}, default=str, indent=1), path)
+                except OSError:
+                    pass
+    finally:
+        torch.set_num_threads(old_threads)
+    return sec * batch / small
+
+
+def _time_step(cfg: Config, batch: int, dev: torch.device) -> float:
     state = torch.get_rng_state()
     _, objective = build_objective(cfg.replace(compile=False), dev)
     torch.set_rng_state(state)  # timing leaves the global random state as it found it
@@ -185,28 +268,62 @@ def step_seconds(cfg: Config, batch: int, *, cache: bool = True) -> float:
     raw_f = torch.rand(batch, 1, s, s, generator=g, device=dev) if cfg.foreground != "none" else None
     index = torch.arange(batch, device=dev)
 
-    def step():
+    def step() -> float:
+        t0 = time.perf_counter()
         x, f = augment_batch(cfg, raw, raw_f, g)
         out = objective.step(Batch(images=x, foreground=f, index=index, generator=g, raw=raw, raw_foreground=raw_f))
         float(out["loss"])
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        return time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    step()
-    first = time.perf_counter() - t0
-    reps = 1 if first > 1.0 else 3
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step()
-    sec = (time.perf_counter() - t0) / reps
-    if cache:
-        try:
-            atomic_write_text(json.dumps({"seconds_per_step": sec, "measured": time.strftime("%Y-%m-%d %H:%M"),
-                                          **key}, default=str, indent=1), path)
-        except OSError:
-            pass
-    return sec
+    step()  # warm-up: lazy initialisation, kernel selection
+    times = [step(), step()]
+    if sum(times) < 2.0:
+        times.append(step())
+    return min(times)  # the fastest: other work on a shared machine only slows a step down
+
+
+def _compile_key(cfg: Config, batch: int, device: str) -> dict:
+    keep = ("model", "width", "image_size", "objective", "objective_params", "amp", "cpu_amp")
+    return {"device": _provenance_name(device), "torch": torch.__version__, "batch": batch,
+            **{k: getattr(cfg, k) for k in keep}}
+
+
+def record_compile_seconds(cfg: Config, batch: int, seconds: float, *, source: str = "") -> None:
+    """Keep a measured ``torch.compile`` time of ``cfg``'s model at ``batch`` on this machine
+    (``$FOCUSMIM_CACHE/timing/``), for the next plans of the same shape."""
+    key = _compile_key(cfg, batch, resolve_device(cfg.device))
+    try:
+        atomic_write_text(json.dumps({"seconds": float(seconds), "source": source,
+                                      "measured": time.strftime("%Y-%m-%d %H:%M"), **key}, default=str, indent=1),
+                          _cache_file("compile-", key))
+    except OSError:
+        pass
+
+
+def compile_seconds(cfg: Config, batch: int) -> tuple[float, bool]:
+    """``(seconds, measured)``: ``torch.compile``'s one-time cost for ``cfg``'s model at
+    ``batch``: the value measured on this machine when one is cached (see
+    :func:`record_compile_seconds`), else :data:`COMPILE_S` (measured on an H200)."""
+    path = _cache_file("compile-", _compile_key(cfg, batch, resolve_device(cfg.device)))
+    try:
+        return float(json.loads(path.read_text())["seconds"]), True
+    except (OSError, ValueError, KeyError):
+        return COMPILE_S, False
+
+
+def _learn_compile(cfg: Config, metrics: dict, batch: int) -> None:
+    """A finished compiled run trained on this machine tells its compile time: its first
+    epoch's extra time over the fastest later epoch."""
+    times = metrics.get("epoch_time") or []
+    device = resolve_device(cfg.device)
+    if not cfg.compile or len(times) < 2 or metrics.get("device_name") != _provenance_name(device) \
+            or metrics.get("torch") != torch.__version__ or metrics.get("world_size", 1) != 1:
+        return
+    extra = float(times[0]) - min(float(t) for t in times[1:])
+    if extra > 0 and not compile_seconds(cfg, batch)[1]:
+        record_compile_seconds(cfg, batch, extra, source="first epoch minus the fastest later epoch of a stored run")
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -227,6 +344,7 @@ class Plan:
     estimate_s: float | None
     detail: str = ""
     notes: list = field(default_factory=list)
+    lower_bound: bool = False  # the estimate scales a small CPU batch far up (see LOWER_BOUND_RATIO)
 
     @property
     def n_runs(self) -> int:
@@ -234,6 +352,25 @@ class Plan:
 
     def slow_on_cpu(self) -> bool:
         return self.device.startswith("CPU") and (self.estimate_s or 0.0) > HOUR
+
+    def _about(self) -> str:
+        return "at least" if self.lower_bound else "about"
+
+    def advice(self) -> str:
+        """What a long CPU plan is told: a GPU for the smaller presets; for the presets
+        made for a GPU ('gpu', 'paper'), that they are, and the smaller budgets."""
+        rank = PRESET_RANK.get(self.preset, 0)
+        cpu_sized = min(rank, PRESET_RANK["gpu"])  # only budgets made for a CPU are offered here
+        smaller = [p for p, r in sorted(PRESET_RANK.items(), key=lambda kv: kv[1]) if r < cpu_sized]
+        fewer = "fewer epochs, e.g. -p epochs 20 / --epochs 20"
+        budget = (f"a smaller budget (preset {' or '.join(repr(p) for p in reversed(smaller))}, or {fewer})"
+                  if smaller else f"a smaller budget ({fewer})")
+        busy = f"this would keep this CPU busy for {self._about()} {duration(self.estimate_s or 0.0)}."
+        if rank >= PRESET_RANK["gpu"]:
+            return (f"{busy} Preset {self.preset!r} is made for a GPU and none is used here: run it on a machine "
+                    f"with a GPU, or choose {budget}. Check first with dry_run=True / --dry-run.")
+        return (f"{busy} Faster: a machine with a GPU (preset 'gpu' or 'paper'), or {budget}. "
+                "Check first with dry_run=True / --dry-run.")
 
     def format(self) -> str:
         c = self.configs[0] if self.configs else None
@@ -252,12 +389,10 @@ class Plan:
         if todo == 0:
             lines.append("  estimate: nothing to train; stored runs are reused")
         elif self.estimate_s is not None:
-            lines.append(f"  estimate: about {_duration(self.estimate_s)} of pretraining ({self.detail}); "
+            lines.append(f"  estimate: {self._about()} {duration(self.estimate_s)} of pretraining ({self.detail}); "
                          "probes and evaluations come on top")
         if self.slow_on_cpu():
-            lines.append(f"  WARNING: this would keep this CPU busy for about {_duration(self.estimate_s)}. Faster: "
-                         "a machine with a GPU (preset 'gpu' or 'paper'), or a smaller budget (preset 'smoke', or "
-                         "fewer epochs, e.g. -p epochs 20 / --epochs 20). Check first with dry_run=True / --dry-run.")
+            lines.append(f"  WARNING: {self.advice()}")
         lines += [f"  {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -267,51 +402,98 @@ def _span(values: Sequence) -> str:
     return ", ".join(map(str, values)) if len(values) <= 4 else f"{values[0]} ... {values[-1]}"
 
 
-def _duration(s: float) -> str:
+def duration(s: float) -> str:
+    """A wall time as people say it: seconds, minutes, hours or days.
+
+        >>> duration(42), duration(1500), duration(5 * 3600), duration(4687.7 * 3600)
+        ('42 s', '25 min', '5.0 h', '195 days')
+    """
     if s < 90:
         return f"{s:.0f} s"
     if s < 90 * 60:
         return f"{s / 60:.0f} min"
-    return f"{s / HOUR:.1f} h"
+    if s < 2 * DAY:
+        return f"{s / HOUR:.1f} h"
+    return f"{s / DAY:.0f} days"
 
 
 def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", preset_note: str = "",
-                 store: RunStore | None = None, measure: bool = True, notes: Sequence[str] = ()) -> Plan:
-    """The :class:`Plan` for training ``configs`` (duplicates counted once) against ``store``."""
+                 store: RunStore | None = None, measure: bool = True, notes: Sequence[str] = (),
+                 workers: int | None = 1) -> Plan:
+    """The :class:`Plan` for training ``configs`` (duplicates counted once) against ``store``.
+
+    The estimate is the wall time of the runs left to train: their steps at the
+    :func:`step_seconds` of each model shape, shared out over ``workers`` processes
+    (``None``: as many as :func:`focusmim.experiments.worker_plan` gives, as the CLI
+    does; each then has its share of the threads), plus, for compiled configs,
+    :func:`compile_seconds` once per model shape."""
     store = store if store is not None else RunStore()
     real = RunStore(store.root)
     unique = list({c.key(): c for c in configs}.values())
+    first = unique[0] if unique else None
+    data = data_summary(first) if first is not None else {"used": {}}
+
+    def batch(c: Config) -> tuple[int, int]:
+        """(images a run of ``c`` pretrains on, its batch size)"""
+        n = data_summary(c)["used"]["unlabeled"] if c.dataset != first.dataset or c.data_root != first.data_root \
+            else data["used"]["unlabeled"]
+        return n, min(c.batch_size, n)
+
     stored, partial, todo = 0, 0, []
     for c in unique:
         d = real.path(c)
         m = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").exists() else {}
         if m.get("finished"):
             stored += 1
+            if c.compile:  # a compiled run trained here tells how long compiling took
+                _learn_compile(c, m, batch(c)[1])
             continue
         partial += bool(m.get("epochs_done"))
         todo.append((c, int(m.get("epochs_done", 0))))
-    first = unique[0] if unique else None
-    data = data_summary(first) if first is not None else {"used": {}}
     dev = resolve_device(first.device) if first is not None else "cpu"
     device = (torch.cuda.get_device_name() if dev.startswith("cuda")
               else f"CPU ({torch.get_num_threads()} threads)")
-    estimate, detail = None, ""
+    estimate, detail, lower = None, "", False
     if todo and measure:
-        total, shapes, n_steps = 0.0, {}, 0
+        if workers is None:
+            procs, threads = worker_plan(dev, len(todo))
+        else:
+            procs = max(1, min(int(workers), len(todo)))
+            threads = max(1, torch.get_num_threads() // procs)
+        threads = threads if procs > 1 and not dev.startswith("cuda") else None
+        total, shapes, n_steps, compiles = 0.0, {}, 0, {}
         for c, done in todo:
-            n = data_summary(c)["used"]["unlabeled"] if c.dataset != first.dataset or c.data_root != first.data_root \
-                else data["used"]["unlabeled"]
-            bs = min(c.batch_size, n)
+            n, bs = batch(c)
             k = json.dumps(_timing_key(c, bs, dev), sort_keys=True, default=str)
             if k not in shapes:
-                shapes[k] = step_seconds(c, bs)
+                shapes[k] = (step_seconds(c, bs, threads=threads), timed_batch(c, bs, dev), bs)
             steps = math.ceil(n / bs) * (c.epochs - done)
-            total += steps * shapes[k]
+            total += steps * shapes[k][0]
             n_steps += steps
-        estimate = total
-        detail = f"{_span([f'{x:.2g}' for x in shapes.values()])} s a step measured here, {n_steps} steps in all"
+            if c.compile:
+                compiles.setdefault(json.dumps(_compile_key(c, bs, dev), sort_keys=True, default=str),
+                                    compile_seconds(c, bs))
+        estimate = total / procs + sum(sec for sec, _ in compiles.values())
+        timed = sorted({(b, bs) for _, b, bs in shapes.values()})
+        how = ("measured here" if all(b == bs for b, bs in timed) else
+               f"measured here at batch {_span([b for b, _ in timed])} and scaled by FLOPs to batch "
+               f"{_span([bs for _, bs in timed])}")
+        lower = not dev.startswith("cuda") and any(bs > LOWER_BOUND_RATIO * b for b, bs in timed)
+        if lower:
+            how += " (a lower bound: on a CPU a large batch costs more per image than a small one)"
+        detail = f"{_span([f'{x:.2g}' for x, _, _ in shapes.values()])} s a step {how}, {n_steps} steps in all"
+        if procs > 1:
+            detail += f", {procs} runs at a time" + (f" ({threads} thread{'s' * (threads != 1)} each)" if threads else "")
+        if compiles:
+            measured = [m for _, m in compiles.values()]
+            secs = _span([f"{sec:.0f}" for sec, _ in compiles.values()])
+            source = ("measured on this machine" if all(measured) else
+                      f"measured on {COMPILE_MEASURED_ON}; none measured on this machine yet" if not any(measured) else
+                      f"measured on this machine where known, else on {COMPILE_MEASURED_ON}")
+            detail += (f"; plus torch.compile, {secs} s once per process and model shape "
+                       f"({len(compiles)} shape{'s' * (len(compiles) != 1)}; {source})")
     return Plan(label, preset, preset_note, unique, stored, partial, sorted({c.epochs for c in unique}),
-                data.get("used", {}), data, device, estimate, detail, list(notes))
+                data.get("used", {}), data, device, estimate, detail, list(notes), lower)
 
 
 def chapter_plan(name: str, nb, *, preset_note: str = "", measure: bool = True) -> Plan:

@@ -17,7 +17,7 @@ def fast_timing(monkeypatch):
     """A fixed step time, so plans are instant and their estimates exact."""
     calls = []
 
-    def fake(cfg, batch, cache=True):
+    def fake(cfg, batch, cache=True, threads=None):
         calls.append((cfg.masker, batch))
         return 0.5
 
@@ -123,3 +123,119 @@ def test_cli_run_trains_own_images(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "20 pretraining images, 20 labeled for the probe, 8 test" in out and "random patches" in out
     assert any(json.loads((d / "config.json").read_text())["data_root"] == str(root) for d in _stored())
+
+
+# ----------------------------------------------------------------------------- issue 29: plans that tell the truth
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A timing cache of this test's own (the session's is shared by every test)."""
+    monkeypatch.setenv("FOCUSMIM_CACHE", str(tmp_path / "cache"))
+
+
+def test_durations_read_in_days_not_thousands_of_hours(tiny_cfg, fast_timing):
+    assert plan.duration(4687.7 * plan.HOUR) == "195 days"
+    assert [plan.duration(s) for s in (42, 1500, 5 * 3600)] == ["42 s", "25 min", "5.0 h"]
+    text = plan.plan_configs([tiny_cfg.replace(epochs=10 ** 6, device="cpu")], preset="smoke").format()
+    assert "days of pretraining" in text and " h of" not in text
+
+
+@pytest.mark.parametrize("preset", ["gpu", "paper"])
+def test_gpu_presets_on_a_cpu_are_not_told_to_use_a_gpu_preset(tiny_cfg, fast_timing, preset):
+    text = plan.plan_configs([tiny_cfg.replace(epochs=5000, device="cpu")], preset=preset).format()
+    assert "WARNING" in text and "(preset 'gpu' or 'paper')" not in text
+    assert f"Preset '{preset}' is made for a GPU" in text and "preset 'cpu'" in text
+
+
+def test_smoke_plan_offers_no_smaller_preset_than_itself(tiny_cfg, fast_timing):
+    text = plan.plan_configs([tiny_cfg.replace(epochs=5000, device="cpu")], preset="smoke").format()
+    assert "(preset 'gpu' or 'paper')" in text and "preset 'smoke'" not in text
+
+
+def test_plan_names_the_data_folder_as_the_user_did(tmp_path, monkeypatch, fast_timing):
+    from tests.data.datatools import make_tree
+
+    make_tree(tmp_path / "data" / "cifar10")
+    monkeypatch.setenv("FOCUSMIM_DATA", str(tmp_path / "data"))
+    cfg = make_config("cpu", epochs=1)  # data_root from $FOCUSMIM_DATA, resolved to an absolute path
+    text = plan.plan_configs([cfg], preset="cpu").format()
+    assert "cifar10 ($FOCUSMIM_DATA/cifar10)" in text and str(tmp_path) not in text
+
+
+def test_plan_shows_the_shared_folder_relative_to_the_repository(tmp_path, monkeypatch):
+    from focusmim.data.base import shown_path
+
+    repo = plan.Path(plan.__file__).resolve().parents[1]
+    monkeypatch.delenv("FOCUSMIM_DATA", raising=False)
+    if repo.parent.parent != repo.parent:  # a checkout at the filesystem's root has no folder beside it to name
+        assert shown_path(repo.parent / "shared" / "data" / "cifar10") == "../shared/data/cifar10"
+    assert shown_path(repo / "results") == "./results"
+    assert shown_path("../shared/data/stl10") == "../shared/data/stl10"  # as typed
+    monkeypatch.setenv("FOCUSMIM_DATA", str(tmp_path))
+    assert shown_path(tmp_path / "stl10") == "$FOCUSMIM_DATA/stl10"
+
+
+def test_committed_notebooks_name_no_absolute_data_folder():
+    import json as _json
+
+    repo = plan.Path(plan.__file__).resolve().parents[1]
+    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+        for cell in _json.loads(nb.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", []))
+                for line in text.splitlines():
+                    if line.strip().startswith("data:"):
+                        folder = line.split("(", 1)[1].split(")", 1)[0] if "(" in line else ""
+                        assert not folder.startswith("/"), f"{nb.name}: {line.strip()}"
+
+
+def test_compiled_plans_count_compilation_once_per_model_shape(tiny_cfg, fast_timing, own_cache):
+    a = tiny_cfg.replace(compile=True)
+    cfgs = [a, a.replace(masker="none"), a.replace(masker="foveal")]  # one model shape, three strategies
+    p = plan.plan_configs(cfgs, preset="smoke")
+    steps = 3 * 3 * a.epochs  # 96 images / batch 32, three runs
+    assert p.estimate_s == pytest.approx(0.5 * steps + plan.COMPILE_S)
+    assert "torch.compile, 35 s once per process and model shape" in p.format() and "H200" in p.format()
+    assert fast_timing == [("random_patches", 32)]  # the strategies share the model's timing
+
+
+def test_compile_time_measured_here_replaces_the_h200_constant(tiny_cfg, fast_timing, own_cache):
+    a = tiny_cfg.replace(compile=True)
+    plan.record_compile_seconds(a, 32, 12.0)
+    p = plan.plan_configs([a], preset="smoke")
+    assert p.estimate_s == pytest.approx(0.5 * 3 * a.epochs + 12.0)
+    assert "12 s once per process" in p.format() and "measured on this machine" in p.format()
+
+
+def test_a_stored_compiled_run_tells_the_compile_time(tiny_cfg, fast_timing, own_cache):
+    """A finished compiled run trained on this machine: its first epoch's extra time is the compile time."""
+    a = tiny_cfg.replace(compile=True, epochs=3)
+    store = RunStore()
+    d = store.path(a)
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({
+        "finished": True, "epoch_time": [30.0, 4.0, 5.0], "world_size": 1, "torch": plan.torch.__version__,
+        "device_name": plan._provenance_name("cpu")}))
+    p = plan.plan_configs([a, a.replace(masker="none")], preset="smoke", store=store)
+    assert p.n_stored == 1 and p.estimate_s == pytest.approx(0.5 * 3 * 3 + 26.0)
+    assert "26 s once per process" in p.format()
+
+
+def test_cpu_steps_are_timed_at_a_small_batch_scaled_by_flops(monkeypatch, own_cache):
+    timed = []
+
+    def fake_time(cfg, batch, dev):
+        timed.append(batch)
+        return 0.01 * batch
+
+    monkeypatch.setattr(plan, "_time_step", fake_time)
+    cfg = make_config("smoke", image_size=96, device="cpu")
+    assert plan.step_seconds(cfg, 512) == pytest.approx(0.01 * 512)
+    assert plan.step_seconds(cfg.replace(masker="none"), 256) == pytest.approx(0.01 * 256)  # cached, shared
+    assert timed == [plan.TIMING_PIXELS // 96 ** 2]
+
+
+def test_cli_plan_counts_the_runs_at_a_time(tmp_path, capsys, fast_timing):
+    from focusmim.cli import main
+
+    assert main(["run", "--preset", "smoke", "--dry-run", "--workers", "2"]) == 0
+    assert "2 runs at a time" in capsys.readouterr().out

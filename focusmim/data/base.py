@@ -33,6 +33,7 @@ __all__ = [
     "SPLITS",
     "default_cache_dir",
     "default_data_root",
+    "shown_path",
     "cached",
     "cache_key",
     "balanced_subset_index",
@@ -324,3 +325,39 @@ def find_imagenette(root=None) -> Path | None:
         return Path(found)
     cached = default_cache_dir() / IMAGENETTE_FOLDER
     return cached if is_split_tree(cached) else None
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a plan or a rendered page should name it: never the rendering machine's
+    absolute location when the user did not type one.
+
+    Under ``$FOCUSMIM_DATA``: ``$FOCUSMIM_DATA/...``; under the folder that holds the
+    repository (where ``../shared/data`` lives): relative to the repository
+    (``../shared/data/cifar10``); under the home folder: ``~/...``. A relative path is
+    kept as typed, and any other absolute path is shown unchanged.
+
+        >>> shown_path("../shared/data/cifar10"), shown_path("/mnt/data/stl10")
+        ('../shared/data/cifar10', '/mnt/data/stl10')
+        >>> repo = Path(__file__).resolve().parents[2]
+        >>> shown_path(repo / "results" / "store")
+        './results/store'
+    """
+    text = os.fspath(path)
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        return text
+    p = Path(os.path.normpath(p))
+    env = os.environ.get("FOCUSMIM_DATA")
+    repo = Path(__file__).resolve().parents[2]
+    bases = []
+    if env:
+        bases.append((Path(os.path.abspath(Path(env).expanduser())), "$FOCUSMIM_DATA"))
+    bases += [(repo, "."), (repo.parent, ".."), (Path.home(), "~")]
+    for base, name in bases:
+        if base.parent == base:  # never the filesystem's root
+            continue
+        for b in dict.fromkeys((base, base.resolve())):
+            if p == b or b in p.parents:
+                rest = p.relative_to(b).as_posix()
+                return name if rest == "." else f"{name}/{rest}"
+    return text

@@ -34,11 +34,12 @@ from __future__ import annotations
 from .cache import MODEL_NAME, foreground_cache_path
 from .filter import PAPER_MIN_PIXELS, PAPER_SIZE, filter_report, keep_mask, min_pixels_for
 from .load import attach_foreground, split_with_maps
-from .maps import WEIGHTS_MD5, U2netpPredictor, foreground_maps, session, weights_path
+from .maps import WEIGHTS_MD5, U2netpPredictor, batched_model, foreground_maps, session, weights_path
 from .quality import IoUResult, iou, segmentation_quality
 
 __all__ = [
-    "MODEL_NAME", "WEIGHTS_MD5", "PAPER_MIN_PIXELS", "PAPER_SIZE", "weights_path", "session", "U2netpPredictor",
+    "MODEL_NAME", "WEIGHTS_MD5", "PAPER_MIN_PIXELS", "PAPER_SIZE", "weights_path", "session", "batched_model",
+    "U2netpPredictor",
     "foreground_maps", "keep_mask", "filter_report", "min_pixels_for", "iou", "IoUResult", "segmentation_quality",
     "attach_foreground", "split_with_maps", "foreground_cache_path",
 ]

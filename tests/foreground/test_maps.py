@@ -172,3 +172,72 @@ def test_u2netp_finds_a_bright_disc(u2netp):
     assert r.mean > 0.9, r.mean
     ref = np.array(u2netp.predict(_to_pil(img[1]))[0])
     assert torch.equal(torch.from_numpy(ref)[None], fg[1])
+
+
+# ------------------------------------------------- batched inference (issue 29)
+class _FakeInner:
+    """Stands for an onnxruntime session of the batch-1 graph: the map is the mean of the channels."""
+
+    def __init__(self, batch_one=True):
+        self.calls, self.batch_one = [], batch_one
+
+    def get_inputs(self):
+        return [type("I", (), {"name": "input.1"})()]
+
+    def get_providers(self):
+        return ["CPUExecutionProvider"]
+
+    def run(self, _, feed):
+        x = feed["input.1"]
+        self.calls.append(len(x))
+        if self.batch_one and len(x) != 1:
+            raise RuntimeError("Got invalid dimensions for input: input.1")
+        return [x.mean(axis=1, keepdims=True)]
+
+
+def test_predictor_falls_back_to_image_by_image_when_batching_fails(monkeypatch):
+    from focusmim.foreground import maps
+
+    inner = _FakeInner()
+    sess = type("S", (), {"inner_session": inner})()
+    monkeypatch.setattr(maps, "_batched_session", lambda *a: _FakeInner())  # builds, then fails to run 4 images
+    p = S.U2netpPredictor(sess, infer_batch=4)
+    assert p.batched is not None
+    x = np.random.default_rng(0).random((5, 3, 8, 8), dtype=np.float32)
+    out = p.infer(x)
+    assert out.shape == (5, 8, 8) and np.allclose(out, x.mean(axis=1))
+    assert p.batched is None and inner.calls == [1] * 5  # every image again, one at a time
+
+    def broken(*a):
+        raise ValueError("graph cannot be batched")
+
+    monkeypatch.setattr(maps, "_batched_session", broken)
+    assert S.U2netpPredictor(sess, infer_batch=4).batched is None
+
+
+def test_predictor_rejects_a_bad_infer_batch():
+    sess = type("S", (), {"inner_session": _FakeInner()})()
+    with pytest.raises(ValueError, match="infer_batch"):
+        S.U2netpPredictor(sess, infer_batch=0)
+
+
+@pytest.mark.shared
+def test_batched_graph_frees_only_the_batch_dimension(u2netp):
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(S.batched_model(str(S.weights_path())), providers=["CPUExecutionProvider"])
+    assert s.get_inputs()[0].shape == ["batch", 3, 320, 320]
+    assert s.get_outputs()[0].shape == ["batch", 1, 320, 320]  # the fused map, the one rembg uses
+
+
+@pytest.mark.shared
+def test_batched_maps_equal_the_image_by_image_path(u2netp):
+    """5 images in calls of 2 (two full calls and a remainder) against rembg's session one image at a time."""
+    img = torch.cat([_photos()[:3], _discs(n=2, h=96, w=96)[0]])
+    one = S.U2netpPredictor(u2netp, infer_batch=1)
+    many = S.U2netpPredictor(u2netp, infer_batch=2)
+    assert one.batched is None and many.batched is not None
+    a, b = one(img), many(img)
+    assert a.shape == b.shape == (5, 1, 96, 96)
+    diff = (a.float() - b.float()).abs().max().item() / 255
+    assert diff <= 1e-3, diff  # measured: 0 (the same uint8 maps)
