@@ -405,9 +405,11 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         "accuracy_mean": mean,
         "accuracy_std": std,
         "accuracies": [a for e in evals for a in e["accuracies"]],
+        "seed_accuracies": [e["accuracy_mean"] for e in evals],  # one per pretraining seed (claims pair them)
         "knn": mean_std([e.get("knn_accuracy") for e in evals])[0],
         "decorrelation": mean_std([m["decorrelation"][e - 1] for m, e in zip(ms, epochs)])[0],
         "decorrelation_epochs": epochs,
+        "decorrelation_seeds": [m["decorrelation"][e - 1] for m, e in zip(ms, epochs)],
         "decorrelation_n": ms[0].get("decorrelation_n"),
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],

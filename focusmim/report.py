@@ -9,10 +9,11 @@ Every condition of every table, internal checks included (learning-rate checks,
 synthetic runs), goes to an appendix page beside it (``<name>_appendix.md``).
 
 Example:
-    >>> verdict(True), verdict(False), verdict(None)
-    ('holds', 'does not hold', 'not run')
-    >>> print(claims_text({"random patches": 0.70, "masked periphery": 0.69}, ["patches >= periphery"]))
-    - patches >= periphery: holds
+    >>> t = Table("t", [{"condition": "random patches", "seed_accuracies": [.52, .50, .53], "pretrain_seeds": [0, 1, 2]},
+    ...                 {"condition": "masked periphery", "seed_accuracies": [.43, .38, .40], "pretrain_seeds": [0, 1, 2]}])
+    >>> print(claims_text(t, ["patches >= periphery", "blur hurts patches"]))
+    - patches >= periphery [random patches >= masked periphery - 1 point]: holds (difference +11.3 points, 95 % interval [+6.2, +16.5], 3 pretraining seeds)
+    - blur hurts patches [blurry random patches < random patches]: not run (not in this table: blurry random patches)
 """
 from __future__ import annotations
 
@@ -25,50 +26,82 @@ from focusmim import chapters
 from focusmim.experiments import Table, results_dir
 from focusmim.io import atomic_write, atomic_write_text
 from focusmim.notebook import PRESET_RANK, load_tables
-from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY, claim_holds
+from focusmim.claims import AllOf, describe
+from focusmim.claims import judge as judge_claim
+from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY
 
 __all__ = ["verdict", "claims_text", "paper_comparison", "all_claims", "collect", "summary_markdown",
-           "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge"]
+           "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge", "judge_table",
+           "table_rows", "claims_table"]
 
 
 def verdict(holds: bool | None) -> str:
-    """'holds' / 'does not hold' / 'not run' (a condition the claim needs is missing)."""
+    """'holds' / 'does not hold' / 'not run' (a condition the claim needs is missing), for a mean-only
+    reading; the book's verdicts come from :func:`judge_table` (three verdicts with an interval)."""
     return "not run" if holds is None else "holds" if holds else "does not hold"
 
 
-def all_claims() -> dict[str, tuple[str, Callable[[dict], bool]]]:
-    """Every claim we check: name -> (table column, test on condition -> value).
-    The paper's accuracy claims (:data:`focusmim.paper.CLAIMS`) plus each chapter
-    module's own ``CLAIMS``."""
-    out = {name: ("accuracy_mean", fn) for name, fn in CLAIMS.items()}
-
+def all_claims() -> dict[str, Any]:
+    """Every claim we check: name -> :class:`focusmim.claims.Claim` (or ``AllOf``). The paper's accuracy
+    claims (:data:`focusmim.paper.CLAIMS`) plus each chapter module's own ``CLAIMS``."""
+    out = dict(CLAIMS)
     for name in chapters.REGISTRY.names():
         mod = inspect.getmodule(chapters.REGISTRY.get(name))
-        for cname, (col, fn) in getattr(mod, "CLAIMS", {}).items():
-            out.setdefault(cname, (col, fn))
+        for cname, claim in getattr(mod, "CLAIMS", {}).items():
+            out.setdefault(cname, claim)
     return out
 
 
-def judge(claim: str, values: Mapping[str, float]) -> bool | None:
-    """Like :func:`focusmim.paper.claim_holds`, for every claim of :func:`all_claims`."""
-    if claim in CLAIMS:
-        return claim_holds(claim, dict(values))
+def _claim(name: str):
     claims = all_claims()
-    if claim not in claims:
-        raise ValueError(f"claim={claim!r} is not known; allowed: {', '.join(claims)}")
-    try:
-        return bool(claims[claim][1](dict(values)))
-    except KeyError:
-        return None
+    if name not in claims:
+        raise ValueError(f"claim={name!r} is not known; allowed: {', '.join(claims)}")
+    return claims[name]
 
 
-def claims_text(values: Mapping[str, float], claims: Iterable[str] | None = None) -> str:
-    """One line per claim: ``- <claim>: holds | does not hold | not run``, judged on
-    ``values`` (condition -> accuracy, or the claim's own column)."""
-    if not isinstance(values, Mapping):
-        raise ValueError(f"values={type(values).__name__} is not allowed; allowed: a dict condition -> number")
+def _column(claim) -> str:
+    return claim.claims[0].column if isinstance(claim, AllOf) else claim.column
+
+
+def table_rows(table: Table) -> dict[str, dict]:
+    """condition -> row of a table (the last epoch's row where the table tracks epochs)."""
+    return {r["condition"]: r for r in _final_rows(table.rows) if "condition" in r}
+
+
+def judge_table(name: str, table: Table) -> dict:
+    """Judge the claim ``name`` inside ``table`` alone (its runs share budget, seeds and probe): the
+    per-seed difference with a 95 % interval and one of holds / does not hold / inconclusive
+    (:func:`focusmim.claims.judge`); 'not run' when the table lacks a condition."""
+    probe_n = len(table.meta.get("probe_seeds") or table.meta.get("probe seeds") or []) or None
+    return judge_claim(_claim(name), table_rows(table), probe_n=probe_n)
+
+
+def judge(claim: str, values: Mapping[str, float]) -> bool | None:
+    """The claim's threshold on mean values alone (condition -> mean), without an interval."""
+    c = _claim(claim)
+    parts = c.claims if isinstance(c, AllOf) else (c,)
+    out = True
+    for p in parts:
+        if p.a not in values or p.b not in values:
+            return None
+        d = values[p.a] - values[p.b]
+        out = out and {">": d > 0, ">>": d > p.margin, ">=": d >= -p.margin, "<": d < -p.margin,
+                       "~": abs(d) < p.margin}[p.op]
+    return bool(out)
+
+
+def claims_text(table: Table, claims: Iterable[str] | None = None) -> str:
+    """One line per claim, judged inside ``table``: ``- <claim> (<threshold>): <verdict> (difference,
+    95 % interval, seeds)``; a claim whose conditions the table lacks reads 'not run'."""
+    if not isinstance(table, Table):
+        raise ValueError(f"table={type(table).__name__} is not allowed; allowed: a focusmim.experiments.Table "
+                         "(claims are judged from its per-seed values)")
     names = list(CLAIMS if claims is None else claims)
-    return "\n".join(f"- {c}: {verdict(judge(c, values))}" for c in names)
+    lines = []
+    for c in names:
+        r = judge_table(c, table)
+        lines.append(f"- {c} [{r['claim']}]: {describe(r, _column(_claim(c)))}")
+    return "\n".join(lines)
 
 
 def _pct(v: Any) -> str:
@@ -220,26 +253,15 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
                        f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}) |")
         if figure:
             out += ["", f"![ours against the paper's STL-10 numbers]({figure})"]
-    values_by_preset: dict[str, dict[str, dict[str, float]]] = {}
-    for name, (preset, t) in tables.items():
-        if not _is_chapter(name):
-            continue
-        for r in _final_rows(t.rows):
-            for col, v in r.items():
-                if (col.endswith("_mean") or col.endswith(" mean")) and isinstance(v, (int, float)):
-                    values_by_preset.setdefault(preset, {}).setdefault(col, {}).setdefault(r["condition"], v)
     out += ["", "## The paper's claims", "",
-            "Judged on the chapters' tables, at the largest budget at which every condition a claim needs was run.",
-            "", "| claim | verdict | judged at |", "|---|---|---|"]
-    presets = sorted(values_by_preset, key=PRESET_RANK.get, reverse=True)
-    for claim, (col, _) in all_claims().items():
-        result, where = None, ""
-        for preset in presets:
-            result = judge(claim, values_by_preset[preset].get(col, {}))
-            if result is not None:
-                where = f"{preset} preset"
-                break
-        out.append(f"| {claim} | {verdict(result)} | {where} |")
+            "Each claim is judged inside one table (same budget, same pretraining seeds, same probe), the one of "
+            "the largest budget that holds both of its conditions: the mean per-seed difference with a 95 % "
+            "Student-t interval over pretraining seeds. It holds when the whole interval lies on the claim's "
+            "side of its threshold, does not hold when it lies on the other side, and is inconclusive when it "
+            "straddles it or when there is only one pretraining seed.", "",
+            "| claim | threshold | verdict | difference (95 % interval) | judged in |", "|---|---|---|---|---|"]
+    for r in claims_table(root):
+        out.append(f"| {r['claim']} | {r['threshold']} | {r['verdict']} | {r['difference']} | {r['where']} |")
     low = [f"{n} ({p})" for n, (p, _) in tables.items() if p in ("smoke", "cpu") and _is_chapter(n)]
     if low:
         out += ["", "Tables at a small budget (smoke: synthetic images; cpu: CIFAR-10 for minutes) test the "
@@ -250,6 +272,40 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
         out += [f"Every condition of every table, with the internal checks (learning-rate checks, synthetic "
                 f"runs), is in {{doc}}`{appendix}`."]
     return "\n".join(out) + "\n"
+
+
+def claims_table(root: str | Path | None = None) -> list[dict]:
+    """One row per claim (:func:`all_claims`): judged inside the chapter table of the largest budget
+    that holds both of its conditions (:func:`judge_table`), with ``claim``, ``threshold``, ``verdict``,
+    ``difference`` (text), ``where`` (table, preset, budget) and ``result`` (the numbers)."""
+    root = Path(root) if root is not None else results_dir()
+    names = sorted({p.stem for d in root.iterdir() if d.is_dir() and d.name in PRESET_RANK
+                    for p in d.glob("*.json")}) if root.exists() else []
+    candidates = []  # (rank, chapter name, preset, table), largest budget first
+    for name in (n for n in names if _is_chapter(n)):
+        for preset, t in load_tables(name, root).items():
+            candidates.append((PRESET_RANK[preset], name, preset, t))
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    rows = []
+    for cname, claim in all_claims().items():
+        best = None
+        for _, name, preset, t in candidates:
+            r = judge_table(cname, t)
+            if r["verdict"] != "not run":
+                best = (r, name, preset, t)
+                break
+        if best is None:
+            rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": "not run", "difference": "",
+                         "where": "", "result": None})
+            continue
+        r, name, preset, t = best
+        text = describe(r, _column(claim))
+        diff = text[len(r["verdict"]):].strip().strip("()")
+        first = next(iter(table_rows(t).values()), {})
+        rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": r["verdict"], "difference": diff,
+                     "where": f"{name} ({preset}: {_budget(t.meta, first)})", "result": r, "table": name,
+                     "preset": preset})
+    return rows
 
 
 def appendix_markdown(root: str | Path | None = None) -> str:
