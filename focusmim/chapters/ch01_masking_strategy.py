@@ -33,7 +33,7 @@ from focusmim.probe import evaluate
 from focusmim.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions", "budget_curves",
-           "claims_by_budget", "shown_sweep",
+           "claims_by_budget", "shown_sweep", "curve_table", "MAIN_CLAIMS",
            "reconstructions", "reconstruction_images", "same_images", "accuracies", "N_RECONSTRUCTIONS"]
 
 NAME = "01_masking_strategy"
@@ -47,6 +47,9 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "blurry periphery": dict(masker="blurry_periphery"),
     "plain autoencoder": dict(masker="none"),
 }
+# the paper's claims this chapter judges (focusmim.paper.CLAIMS)
+MAIN_CLAIMS = ("patches >= periphery", "periphery >> foveal", "foveal ~ autoencoder", "autoencoder > raw pixels",
+               "blur hurts patches", "blur hurts periphery")
 # strategies whose masking ratio is swept
 SWEEP = {"random patches": "random_patches", "masked periphery": "masked_periphery"}
 N_RECONSTRUCTIONS = 3  # test images reconstructed by every strategy (one per class)
@@ -240,3 +243,17 @@ def shown_sweep(sweep: Table, preset: str, root=None) -> tuple[Table, str]:
             return t, (f"no sweep at this preset ({preset}: its runs await a GPU lease); shown: the {tier} tier's "
                        f"({m.get('dataset')} {m.get('image_size')} px, {m.get('epochs')} epochs)")
     return sweep, f"no sweep at this preset ({preset}) and none published at a smaller one"
+
+
+def curve_table(curves: Table) -> Table:
+    """:func:`budget_curves` as one row per condition and one column per budget (``<e> epochs``: mean
+    ± std over pretraining seeds), for reading beside the figure."""
+    epochs = curves.meta.get("curve_epochs") or sorted({r["epoch"] for r in curves.rows})
+    out = Table(curves.title, meta=dict(curves.meta))
+    for name in dict.fromkeys(r["condition"] for r in curves.rows):
+        row = {"condition": name}
+        for r in curves.rows:
+            if r["condition"] == name:
+                row[f"{r['epoch']} epochs"] = f"{100 * r['accuracy_mean']:.1f} ± {100 * (r['accuracy_std'] or 0):.1f} %"
+        out.rows.append(row)
+    return out
