@@ -18,11 +18,13 @@ Example:
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from focusmim import chapters
+from focusmim.config import Config
 from focusmim.experiments import Table, results_dir
 from focusmim.io import atomic_write, atomic_write_text
 from focusmim.notebook import PRESET_RANK, load_tables
@@ -158,12 +160,36 @@ def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
              f"{row.get('epochs', meta.get('epochs', '?'))} ep"]
     if meta.get("batch_size"):
         parts.append(f"batch {meta['batch_size']}")
-    if meta.get("precision") == "bf16":
+    precision = row.get("precision") or (None if row.get("device") else meta.get("precision"))
+    if precision and "bf16" in str(precision):  # the runs' own record; the executing machine's only without one
         parts.append("bf16")
     parts += [f"seeds {list(seeds) if seeds is not None else '?'}", str(dev)]
     if wall:
         parts.append(f"{wall / 60:.1f} min" if wall < 3600 else f"{wall / 3600:.1f} h")
     return ", ".join(parts)
+
+
+STALE_REASONS = {"foveal": "trained with the earlier foveal filter (before the reference's foveation)",
+                 "blurry_periphery": "trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)"}
+
+
+def stale_reason(row: Mapping[str, Any], store: str | Path | None = None) -> str:
+    """Why a stored row's runs are no longer what their condition means today ("" when they are): a run
+    whose stored config keys elsewhere now was made under an earlier rule (the foveal filter, the blurry
+    periphery's learning rate). Read from the book's run store (``results/store``); runs on data that
+    need local files to be keyed (imagenette, own images) are not checked."""
+    root = Path(store) if store is not None else results_dir() / "store"
+    for key in row.get("run_keys") or ():
+        p = root / key / "config.json"
+        if not p.exists():
+            continue
+        try:
+            cfg = Config.from_dict(json.loads(p.read_text()))
+        except (ValueError, TypeError):
+            continue
+        if cfg.dataset in ("cifar10", "stl10", "synthetic") and cfg.key() != key:
+            return STALE_REASONS.get(cfg.masker, "keyed by an earlier rule")
+    return ""
 
 
 def _final_rows(rows: list[dict]) -> list[dict]:
@@ -202,7 +228,8 @@ def headline_rows(tables: Mapping[str, tuple[str, Table]]) -> list[dict]:
             c = r["condition"]
             if c in PAPER_ACCURACY and c not in out and r.get("accuracy_mean") is not None:
                 out[c] = {"condition": c, "ours": r["accuracy_mean"], "std": r.get("accuracy_std") or 0.0,
-                          "paper": PAPER_ACCURACY[c], "table": name, "preset": preset, "budget": _budget(t.meta, r)}
+                          "paper": PAPER_ACCURACY[c], "table": name, "preset": preset, "budget": _budget(t.meta, r),
+                          "stale": stale_reason(r)}
     order = list(PAPER_ACCURACY)
     return sorted(out.values(), key=lambda x: order.index(x["condition"]))
 
@@ -249,8 +276,9 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
                 "| condition | ours | paper (STL-10) | ours − paper | budget (dataset, size, epochs, seeds, device) |",
                 "|---|---|---|---|---|"]
         for r in rows:
+            stale = f"; {r['stale']}" if r.get("stale") else ""
             out.append(f"| {r['condition']} | {_pm(r['ours'], r['std'])} | {_pct(r['paper'])} | "
-                       f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}) |")
+                       f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}{stale}) |")
         if figure:
             out += ["", f"![ours against the paper's STL-10 numbers]({figure})"]
     out += ["", "## The paper's claims", "",
@@ -299,12 +327,14 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
                          "where": "", "result": None})
             continue
         r, name, preset, t = best
+        rows_ = table_rows(t)
+        stale = sorted({stale_reason(rows_[c]) for c in claim.conditions() if c in rows_} - {""})
         text = describe(r, _column(claim))
         diff = text[len(r["verdict"]):].strip().strip("()")
         first = next(iter(table_rows(t).values()), {})
+        where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; runs {'; '.join(stale)}" if stale else "")
         rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": r["verdict"], "difference": diff,
-                     "where": f"{name} ({preset}: {_budget(t.meta, first)})", "result": r, "table": name,
-                     "preset": preset})
+                     "where": where, "result": r, "table": name, "preset": preset, "stale": stale})
     return rows
 
 
@@ -331,8 +361,9 @@ def appendix_markdown(root: str | Path | None = None) -> str:
                 if r.get("accuracy_mean") is None:
                     continue
                 p = PAPER_ACCURACY.get(r["condition"])
+                stale = stale_reason(r)
                 out.append(f"| {name} ({preset}) | {r['condition']} | {_pm(r['accuracy_mean'], r.get('accuracy_std'))} | "
-                           f"{_pct(p)} | {_budget(t.meta, r)} |")
+                           f"{_pct(p)} | {_budget(t.meta, r)}{f'; {stale}' if stale else ''} |")
         out.append("")
     return "\n".join(out)
 
