@@ -4,11 +4,17 @@ Layout of one run (``<root>/<config key>/``)::
 
     config.json        the full Config (never overwritten by a different one)
     metrics.json       per-epoch curves and run facts (wall time, device, versions, finished)
+    metrics.csv        the training log: one row per epoch (written with metrics.json, :func:`metrics_csv`)
     last.pt            model + optimiser state after the last complete epoch (for resume)
     best.pt            weights with the lowest epoch training loss (the paper's choice for probing)
     epoch0010.pt ...   weights kept at ``Config.snapshot_epochs``
     probe-*.json       cached evaluation results
     *.npz              cached arrays (example images, maps), dtype and shape kept
+    tensorboard/       TensorBoard event files, when the run was trained with ``Config.tensorboard``
+                       (not in the manifest: a log for watching, not data)
+
+A run whose ``best.pt`` is not here (the book's store keeps no weights) loads the zoo's model
+exported from it, when the zoo has one (:mod:`focusmim.zoo`; :meth:`Run.load_model`).
 
 Every write is atomic (temporary file + ``os.replace``), so a run killed at any
 point leaves either the old file or the new one, never half of one. A worker
@@ -42,11 +48,12 @@ import filelock
 import numpy as np
 import torch
 
-from focusmim import models
+from focusmim import models, zoo
 from focusmim.config import Config, ConfigError
 from focusmim.io import HASH, atomic_write_bytes, check_writable, digest
 
-__all__ = ["RunStore", "Run", "default_root", "DamagedRunError", "DamagedRunWarning", "MANIFEST"]
+__all__ = ["RunStore", "Run", "default_root", "DamagedRunError", "DamagedRunWarning", "MANIFEST", "metrics_csv",
+           "CSV_COLUMNS"]
 
 _RUN_DIR = re.compile(r"^[0-9a-f]{16}(\.|$)")
 MANIFEST = "manifest.json"
@@ -227,6 +234,12 @@ class Run:
     def save_json(self, name: str, obj: Any) -> None:
         self.write_bytes(name, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable).encode())
 
+    def save_metrics(self, metrics: dict) -> None:
+        """Write ``metrics.json`` and its training log ``metrics.csv`` (:func:`metrics_csv`), both in the
+        manifest. The CSV first: a reader of metrics.json never finds a log older than it."""
+        self.write_bytes("metrics.csv", metrics_csv(metrics).encode())
+        self.save_json("metrics.json", metrics)
+
     def cached_json(self, name: str, compute) -> Any:
         """``compute()`` once, stored as ``name`` (a .json file) in the run's folder;
         later calls read it back. For evaluations that need the trained model, so
@@ -255,7 +268,7 @@ class Run:
             >>> run.cached_json_or_older("ex-new.json", lambda: {"x": 2}, "ex-old.json", "older selection")
             {'x': 1, 'older': 'older selection'}
         """
-        if not (self.dir / name).exists() and not self.checkpoint_path("best").exists() \
+        if not (self.dir / name).exists() and not self.has_model("best") \
                 and not self.checkpoint_path("last").exists() and (self.dir / older).exists():
             return dict(self.load_json(older), older=note)
         return self.cached_json(name, compute)
@@ -327,46 +340,49 @@ class Run:
             raise DamagedRunError(p, f"holds non-finite weights ({bad})")
         return state
 
-    def load_model(self, which: str | int = "best", device: str = "cpu") -> torch.nn.Module:
-        """The trained model in eval mode (``which``: 'best', 'last' or a snapshot epoch)."""
-        state = self.load_checkpoint(which, map_location=device)
-        model = models.build_for_config(self.config)
-        # best.pt and snapshots hold {"model": ...}; last.pt holds every module of the objective
-        model.load_state_dict(state["model"] if "model" in state else state["modules"]["model"])
-        return model.to(device).eval()
+    def zoo_entry(self, which: str | int = "best") -> dict | None:
+        """The zoo's entry (:func:`focusmim.zoo.for_run`) that stands for this run's ``which`` weights when
+        they are not in its folder: only for ``best`` (what the zoo exports), else None."""
+        if which != "best" or self.checkpoint_path("best").exists():
+            return None
+        return zoo.for_run(self.dir.name)
 
-    def load_model_or_stand_in(self, which: str | int = "best", stand_in: Run | None = None
-                               ) -> tuple[torch.nn.Module, dict | None]:
-        """``(model, None)`` from this run's own weights; or, with ``stand_in`` (a finished
-        retrain of this very config in another store, for a run whose weights were not
-        kept, e.g. one trained on a borrowed GPU), ``(its model, what drew it)``: a record
-        of the stand-in's device, wall time and final loss beside this run's, for a
-        figure to say whose weights it shows.
+    def has_model(self, which: str | int = "best") -> bool:
+        """Whether :meth:`load_model` finds weights for ``which``: its checkpoint here, or (``best``) the zoo's."""
+        return self.checkpoint_path(which).exists() or self.zoo_entry(which) is not None
+
+    def load_model(self, which: str | int = "best", device: str = "cpu") -> torch.nn.Module:
+        """The trained model in eval mode (``which``: 'best', 'last' or a snapshot epoch).
+
+        Without ``best.pt`` in the run's folder, ``best`` is the zoo's model of this run's key (fp16
+        weights, checksum checked; :mod:`focusmim.zoo`). The model's ``weights_source`` says which
+        weights these are: None for this run's own checkpoint, else the zoo's record
+        (:func:`focusmim.zoo.weights_record`), for a figure's caption
+        (:func:`focusmim.captions.weights_note`).
 
         Example:
             >>> import tempfile
             >>> from focusmim.config import make_config
-            >>> cfg = make_config("smoke")
-            >>> a, b = RunStore(tempfile.mkdtemp()).open(cfg), RunStore(tempfile.mkdtemp()).open(cfg)
-            >>> a.load_model_or_stand_in(stand_in=b)  # doctest: +ELLIPSIS
+            >>> RunStore(tempfile.mkdtemp()).open(make_config("smoke")).load_model()  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: stand_in=... is not allowed; allowed: a finished run of this config (...) in another store
+            FileNotFoundError: no checkpoint best.pt in ...; present: [] (and no zoo model of run ...)
         """
-        if stand_in is None:
-            return self.load_model(which), None
-        if (not isinstance(stand_in, Run) or stand_in.dir.name != self.dir.name
-                or stand_in.dir.resolve() == self.dir.resolve() or not stand_in.finished):
-            what = stand_in.dir if isinstance(stand_in, Run) else type(stand_in).__name__
-            raise ValueError(f"stand_in={what} is not allowed; allowed: a finished run of this config "
-                             f"({self.dir.name}) in another store")
-        mine, theirs = self.metrics, stand_in.metrics
-        record = {"stand_in": True, "key": self.dir.name,
-                  "device": theirs.get("device_name", theirs.get("device")),
-                  "wall_time_s": theirs.get("wall_time_s"), "final_loss": (theirs.get("loss") or [None])[-1],
-                  "shown_device": mine.get("device_name", mine.get("device")),
-                  "shown_final_loss": (mine.get("loss") or [None])[-1]}
-        return stand_in.load_model(which), record
+        e = self.zoo_entry(which)
+        if e is not None:
+            return zoo.load_pretrained(e["name"], device=device)
+        try:
+            state = self.load_checkpoint(which, map_location=device)
+        except FileNotFoundError as exc:
+            if which != "best":
+                raise
+            raise FileNotFoundError(f"{exc} (and no zoo model of run {self.dir.name} in {zoo.zoo_dir()})") from None
+        model = models.build_for_config(self.config)
+        # best.pt and snapshots hold {"model": ...}; last.pt holds every module of the objective
+        model.load_state_dict(state["model"] if "model" in state else state["modules"]["model"])
+        model = model.to(device).eval()
+        model.weights_source = None
+        return model
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -503,6 +519,38 @@ class RunStore:
         if "config.json" not in keep and run.config is not None:
             new.save_json("config.json", run.config.to_dict())
         return new
+
+
+CSV_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "decorrelation", "knn_accuracy", "epoch_time_s",
+               "wall_time_s")
+
+
+def metrics_csv(metrics: dict) -> str:
+    """A run's training log as CSV, one row per finished epoch (:data:`CSV_COLUMNS`): the epoch's mean
+    training loss, learning rate, throughput, held-out decorrelation, kNN accuracy (on the epochs the kNN
+    monitor ran, ``Config.knn_every``; else empty), the epoch's time and the wall time so far (seconds);
+    numbers to 10 significant digits (metrics.json keeps them exactly).
+
+        >>> print(metrics_csv({"loss": [0.5, 0.25], "lr": [1e-3, 1e-3], "epoch_time": [2.0, 1.5],
+        ...                    "images_per_s": [32.0, 42.7], "knn_epochs": [2], "knn_accuracy": [0.4]}))
+        epoch,loss,lr,images_per_s,decorrelation,knn_accuracy,epoch_time_s,wall_time_s
+        1,0.5,0.001,32,,,2,2
+        2,0.25,0.001,42.7,,0.4,1.5,3.5
+        <BLANKLINE>
+    """
+    knn = dict(zip(metrics.get("knn_epochs") or [], metrics.get("knn_accuracy") or []))
+    cols = {"loss": metrics.get("loss") or [], "lr": metrics.get("lr") or [],
+            "images_per_s": metrics.get("images_per_s") or [], "decorrelation": metrics.get("decorrelation") or [],
+            "epoch_time_s": metrics.get("epoch_time") or []}
+    out, wall = [",".join(CSV_COLUMNS)], 0.0
+    for i in range(len(cols["loss"])):
+        got = {k: v[i] if i < len(v) else None for k, v in cols.items()}
+        got["epoch"], got["knn_accuracy"] = i + 1, knn.get(i + 1)
+        wall = None if wall is None or got["epoch_time_s"] is None else wall + got["epoch_time_s"]
+        got["wall_time_s"] = wall
+        out.append(",".join("" if got[c] is None else f"{got[c]:.10g}" if isinstance(got[c], float) else str(got[c])
+                            for c in CSV_COLUMNS))
+    return "\n".join(out) + "\n"
 
 
 def _problem_file(problem: str) -> str:
