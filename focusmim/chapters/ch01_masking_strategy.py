@@ -204,10 +204,10 @@ def budget_curves(base, table: Table, probe_seeds: Sequence[int], store: RunStor
                                 "accuracy_std": std, "seed_accuracies": accs,
                                 "pretrain_seeds": [r.config.seed for r in runs],
                                 "run_keys": [r.dir.name for r in runs], "device": runs[0].metrics.get("device_name")})
-        if raw is not None and name == next(iter(table.runs)):
-            for e in epochs:
-                curves.rows.append({**{k: raw[k] for k in ("condition", "accuracy_mean", "accuracy_std")},
-                                    "epoch": e, "checkpoint": "none", "pretrain_seeds": []})
+    if raw is not None:
+        for e in epochs:
+            curves.rows.append({**{k: raw[k] for k in ("condition", "accuracy_mean", "accuracy_std")},
+                                "epoch": e, "checkpoint": "none", "pretrain_seeds": []})
     return curves
 
 
