@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from focusmim.experiments import training_budget
 
-__all__ = ["shown_budget", "budget_caption", "budget_note", "stand_in_note"]
+__all__ = ["shown_budget", "budget_caption", "budget_note", "weights_note"]
 
 _EXECUTING = ("device", "device_name", "wall_time_s", "seconds", "precision")
 
@@ -129,28 +129,53 @@ def budget_note(shown: Any, *, column: str = "accuracy_mean", chance: float = 0.
     return text
 
 
-def stand_in_note(records: Any) -> str:
-    """What a figure says when its images were drawn by stand-ins (retrains of the shown
-    runs' configs, because those runs' weights were not kept), generated from the
-    ``"weights"`` records of :meth:`focusmim.runs.Run.load_model_or_stand_in` (one record
-    or several); "" for none.
+def weights_note(records: Any, *, short: bool = False) -> str:
+    """Whose weights drew a figure, from the ``"weights"`` records cached with its images (one record or
+    several; "" when none says anything: a run's own checkpoint needs no note). Two kinds:
+
+    - the zoo's model of the run (:func:`focusmim.zoo.weights_record`, what :meth:`focusmim.runs.Run.load_model`
+      loads when the run's own weights are not kept): its name, run key and the stored precision;
+    - a retrain of the shown run's config on another machine (records cached before the zoo existed: their
+      ``device`` and ``final_loss`` beside the shown run's ``shown_device`` and ``shown_final_loss``).
+
+    ``short``: a few words for a label.
 
     Example:
-        >>> stand_in_note([{"stand_in": True, "device": "CPU", "final_loss": 0.0291,
-        ...                 "shown_device": "NVIDIA H100", "shown_final_loss": 0.0290}])
-        'drawn by a retrain of the same config on CPU (the NVIDIA H100 run it stands in for kept no weights); final training loss within 0.3 % of that run'
+        >>> weights_note({"zoo": "imagenette96-masked-periphery", "key": "d271256826ea1903", "precision": "fp16"})
+        'drawn by the zoo model imagenette96-masked-periphery (run d271256826ea1903, fp16 weights)'
+        >>> weights_note([{"device": "CPU", "final_loss": 0.0291, "shown_device": "NVIDIA H100",
+        ...                "shown_final_loss": 0.0290}])
+        'drawn by a retrain of the same config on CPU (the NVIDIA H100 run shown kept no weights); final training loss within 0.3 % of that run'
+        >>> weights_note({"device": "CPU", "shown_device": "NVIDIA H100"}, short=True), weights_note(None)
+        ('by a retrain on CPU', '')
     """
     recs = [records] if isinstance(records, Mapping) else [r for r in records or () if r]
-    recs = [r for r in recs if isinstance(r, Mapping) and r.get("stand_in")]
-    if not recs:
-        return ""
-    devices = " + ".join(sorted({str(r.get("device") or "an unrecorded device") for r in recs}))
-    shown = " + ".join(sorted({str(r.get("shown_device") or "unrecorded device") for r in recs}))
-    many = len(recs) > 1
-    text = (f"drawn by {'retrains' if many else 'a retrain'} of the same config{'s' if many else ''} on {devices} "
-            f"(the {shown} run{'s they stand' if many else ' it stands'} in for kept no weights)")
-    gaps = [abs(float(r["final_loss"]) - float(r["shown_final_loss"])) / abs(float(r["shown_final_loss"]))
-            for r in recs if r.get("final_loss") is not None and r.get("shown_final_loss")]
-    if gaps:
-        text += f"; final training loss within {100 * max(gaps):.1f} % of {'those runs' if many else 'that run'}"
-    return text
+    recs = [r for r in recs if isinstance(r, Mapping)]
+    zoo = [r for r in recs if r.get("zoo")]
+    retrains = [r for r in recs if not r.get("zoo") and "shown_device" in r]
+    parts = []
+    if zoo:
+        many = len(zoo) > 1
+        names = ", ".join(f"{r['zoo']} (run {r.get('key', '?')})" if many else str(r["zoo"]) for r in zoo)
+        precision = " + ".join(sorted({str(r.get("precision") or "stored") for r in zoo}))
+        if short:
+            parts.append(f"by the zoo model{'s' * many} {', '.join(str(r['zoo']) for r in zoo)} ({precision})")
+        elif many:
+            parts.append(f"drawn by the zoo models {names} ({precision} weights)")
+        else:
+            parts.append(f"drawn by the zoo model {names} (run {zoo[0].get('key', '?')}, {precision} weights)")
+    if retrains:
+        many = len(retrains) > 1
+        devices = " + ".join(sorted({str(r.get("device") or "an unrecorded device") for r in retrains}))
+        if short:
+            parts.append(f"by {'retrains' if many else 'a retrain'} on {devices}")
+        else:
+            shown = " + ".join(sorted({str(r.get("shown_device") or "unrecorded device") for r in retrains}))
+            text = (f"drawn by {'retrains' if many else 'a retrain'} of the same config{'s' * many} on {devices} "
+                    f"(the {shown} run{'s' * many} shown kept no weights)")
+            gaps = [abs(float(r["final_loss"]) - float(r["shown_final_loss"])) / abs(float(r["shown_final_loss"]))
+                    for r in retrains if r.get("final_loss") is not None and r.get("shown_final_loss")]
+            if gaps:
+                text += f"; final training loss within {100 * max(gaps):.1f} % of {'those runs' if many else 'that run'}"
+            parts.append(text)
+    return "; ".join(parts)

@@ -5,6 +5,7 @@ probes them and prints a results table (the README's main job).
     python -m focusmim run --preset cpu --epochs 20  # CIFAR-10 from $FOCUSMIM_DATA or ../shared/data
     python -m focusmim run --preset paper            # STL-10, 500 epochs, GPU
     python -m focusmim store verify                  # check every run in the store (store gc: remove leftovers)
+    python -m focusmim run --tensorboard --knn-every 5   # watch the runs: tensorboard --logdir runs/
 
 A wrong parameter, a missing file or a failed write ends with one line (exit code 2);
 add --debug for the traceback.
@@ -31,7 +32,7 @@ from focusmim.presets import main_job
 from focusmim.progress import announce
 from focusmim.report import write_summary
 from focusmim.runs import RunStore, default_root
-from focusmim.train import main_process
+from focusmim.train import main_process, require_tensorboard
 
 MAIN_CONDITIONS = {
     "random patches": dict(masker="random_patches"),
@@ -93,6 +94,12 @@ def _main(argv: list[str]) -> int:
     run.add_argument("--device", default=None)
     run.add_argument("--cpu-amp", action="store_true", help="bf16 autocast and a channels_last model on the CPU too "
                      "(about 2x faster on CPUs with native bf16; default fp32)")
+    run.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs (scalars per epoch, masked "
+                     "input / reconstruction / target grids) to each trained run's tensorboard/ folder; needs "
+                     "`pip install tensorboard`; open with `tensorboard --logdir <run store>` (a stored run is reused "
+                     "as it is: the option is not part of a run's key)")
+    run.add_argument("--knn-every", type=_count, default=None, metavar="N", help="every N epochs (and the last), "
+                     "log the test split's kNN accuracy (k=20, cosine) in each run's metrics (0: off, the default)")
     run.add_argument("--set", dest="fields", action="append", default=[], metavar="NAME=VALUE",
                      help="any other Config field, e.g. --set weight_decay=0.05 --set crop_scale=[0.2,1] "
                           "(VALUE is read as JSON, else taken as a string); repeatable")
@@ -172,13 +179,16 @@ def _run(args) -> int:
         probe_seeds = tuple(args.probe_seeds) if args.probe_seeds is not None else probe_seeds
         explicit = dict(dataset=args.dataset, epochs=args.epochs, image_size=args.image_size, device=args.device,
                         cpu_amp=True if args.cpu_amp else None, data_root=args.data_root,
-                        skip_bad_images=True if args.skip_bad_images else None)
+                        skip_bad_images=True if args.skip_bad_images else None,
+                        tensorboard=True if args.tensorboard else None, knn_every=args.knn_every)
         if args.dataset is not None and args.dataset != make_config(preset).dataset:
             job = {}  # the main job's budget is for the preset's own data
         base = make_config(preset, **{**job, **_fields(args.fields),
                                       **{k: v for k, v in explicit.items() if v is not None}})
         for k in args.strategies:  # every condition is checked before any data loads
             base.replace(**MAIN_CONDITIONS[k])
+        if base.tensorboard:
+            require_tensorboard()
 
         planner = PlanningStore()
         compare(base, {k: MAIN_CONDITIONS[k] for k in args.strategies}, seeds=seeds, store=planner)

@@ -120,6 +120,9 @@ class Config:
     # bf16 autocast and a channels_last model on the CPU as well (about 2x on a 2-core AMD EPYC with native bf16);
     # off by default, so CPU runs stay float32 and bit-reproducible (exact resume)
     cpu_amp: bool = False
+    # watching a run (neither changes the weights; see Config.key)
+    tensorboard: bool = False  # TensorBoard scalars and image grids in <run>/tensorboard/ (pip install tensorboard)
+    knn_every: int = 0  # every N epochs (and the last), the test split's kNN accuracy (k=20, cosine) in metrics; 0: off
 
     # ------------------------------------------------------------------ helpers
     def replace(self, **changes: Any) -> "Config":
@@ -158,6 +161,9 @@ class Config:
         never share a key with the book's runs, whose keys stay as they were.
         Likewise a foveal run with the default filter carries the filter's version
         (:data:`focusmim.schemas.FOVEAL_VERSION`), so runs of the earlier filter are not reused.
+        ``tensorboard`` is left out too (a log to watch a run, not a different run: a stored run is reused
+        without writing one); ``knn_every`` is in the key when not 0, since the run's metrics then hold
+        the kNN curve.
         """
         d = self.to_dict()
         fp = key_fingerprint(self)
@@ -170,7 +176,7 @@ class Config:
         if (self.masker == "foveal" and schemas.FOVEAL_VERSION > 1
                 and self.masker_kwargs().get("blend", schemas.FOVEAL_BLENDS[0]) == schemas.FOVEAL_BLENDS[0]):
             d["masker_version"] = schemas.FOVEAL_VERSION
-        for k in ("device", "data_root", "download", "skip_bad_images"):
+        for k in ("device", "data_root", "download", "skip_bad_images", "tensorboard"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone
         if not d["cpu_amp"]:
@@ -181,6 +187,8 @@ class Config:
             d["lr_rule"] = LR_RULE_VERSION[self.masker]
         if d["crop_fit"] == "clamp":
             d.pop("crop_fit")
+        if not d["knn_every"]:
+            d.pop("knn_every")
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -233,9 +241,10 @@ _NUMBER = dict(
     masker_params=Param("any"),
 )
 _CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES, crop_fit=CROP_FITS)
-_WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0)
+_WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0, knn_every=0)
 _OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
-_BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp")
+_BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp",
+          "tensorboard")
 # every plain field's type and range, in the order they are checked
 _FIELDS = {
     **{k: Param("int", low=low) for k, low in _WHOLE.items()},

@@ -636,7 +636,7 @@ def _normalised(stored: Any) -> Any:
 
 def _comparable(d: dict) -> dict:
     d = dict(d)
-    for k in ("data_root", "download", "device", "skip_bad_images"):
+    for k in ("data_root", "download", "device", "skip_bad_images", "tensorboard"):
         d.pop(k, None)
     return json.loads(json.dumps(d, sort_keys=True, default=str))
 

@@ -7,6 +7,12 @@ exactly the weights and metrics of an uninterrupted one: every epoch draws its
 randomness from a generator seeded by (seed, epoch), and the optimiser state is
 checkpointed with the weights.
 
+Every time ``metrics.json`` is written, so is the training log ``metrics.csv`` (one row per
+epoch: :func:`focusmim.runs.metrics_csv`). Two monitors are opt-in: ``Config.knn_every=N``
+adds the test split's kNN accuracy every N epochs to the metrics, and ``Config.tensorboard``
+writes scalars per epoch and a grid of masked input, reconstruction and target every few
+epochs to ``<run>/tensorboard/`` (``tensorboard --logdir <run store>``).
+
 Example:
     >>> import tempfile
     >>> from focusmim.config import make_config
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib.util
 import math
 import platform
 import time
@@ -28,20 +35,23 @@ from typing import Any, Callable
 import torch
 
 import focusmim
-from focusmim import adios, distributed, foreground, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
+from focusmim import adios, distributed, foreground, masking, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
 from focusmim.augment import random_resized_crop
 from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config
 from focusmim.metrics import decorrelation
 from focusmim.objectives import OBJECTIVES, Batch, uses_bf16, uses_channels_last
-from focusmim.probe import features
+from focusmim.probe import features, knn_accuracy
 from focusmim.progress import progress_bar
 from focusmim.runs import Run, RunStore
 
 __all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch",
-           "RunsPending", "collecting", "main_process", "follow"]
+           "RunsPending", "collecting", "main_process", "follow", "require_tensorboard", "knn_due", "image_due"]
 
 HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
+KNN_K = 20  # the kNN monitor's neighbours (cosine similarity, as focusmim.probe.knn_accuracy)
+TB_IMAGES = 8  # held-out images in the TensorBoard grid (masked input / reconstruction / target)
+TB_GRIDS = 10  # about this many image grids per run (plus the last epoch's)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -180,6 +190,8 @@ def pretrain(cfg: Config, store: RunStore | None = None, *, progress: bool = Tru
         return done
     if _COLLECTING.get():
         raise RunsPending([cfg])
+    if cfg.tensorboard:
+        require_tensorboard()
     store.check_writable(cfg)  # a read-only or full disk is named before the lock and the data
     with store.lock(cfg):
         done = store.get(cfg)  # another worker may have finished it while we waited
@@ -216,6 +228,8 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
 
     metrics: dict = {"loss": [], "epoch_time": [], "images_per_s": [], "lr": [], "decorrelation": [],
                      "decorrelation_n": min(HELD_OUT, len(held)), "epochs_done": 0, "finished": False}
+    if cfg.knn_every:
+        metrics.update(knn_epochs=[], knn_accuracy=[], knn_k=KNN_K)
     start, best_loss = 0, math.inf
     run.outcome = "trained"
     if run.checkpoint_path("last").exists():  # resume (with any number of processes)
@@ -227,6 +241,8 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
             o.load_state_dict(state["optimizers"][k])
         start, best_loss, metrics = state["epoch"], state["best_loss"], state["metrics"]
 
+    knn_sets = _knn_sets(cfg) if cfg.knn_every and main else None  # loaded once, encoded every N epochs
+    writer = _tensorboard(run, start) if cfg.tensorboard and main else None
     best_state, last_write = None, time.perf_counter()  # the best epoch's weights until written; last write
     n = len(images)
     bs = min(cfg.batch_size, n)
@@ -277,7 +293,12 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
         metrics["images_per_s"].append(n / dt)
         metrics["lr"].append(objective.optimizers()[next(iter(objective.optimizers()))].param_groups[0]["lr"])
         metrics["decorrelation"].append(_held_out_decorrelation(_unwrap(model), held, device))
+        if knn_sets is not None and knn_due(epoch + 1, cfg):
+            metrics["knn_epochs"].append(epoch + 1)
+            metrics["knn_accuracy"].append(_knn(_unwrap(model), knn_sets, device))
         metrics["epochs_done"] = epoch + 1
+        if writer is not None:
+            _log_epoch(writer, cfg, metrics, _unwrap(model), held, device)
         bar.set_postfix(loss=f"{epoch_loss:.4f}", img_s=f"{n / dt:.0f}")
         if (epoch + 1) in cfg.snapshot_epochs:
             run.save_checkpoint(epoch + 1, {"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
@@ -294,16 +315,18 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
                 run.save_checkpoint("best", best_state)
                 best_state = None
             run.save_checkpoint("last", _state(objective, epoch + 1, best_loss, metrics))
-            run.save_json("metrics.json", metrics)
+            run.save_metrics(metrics)  # metrics.json and the training log metrics.csv
             last_write = time.perf_counter()
     bar.close()
+    if writer is not None:
+        writer.close()
     if not main:
         return run
     metrics.update(_provenance(device))
     metrics["precision"] = "bf16 autocast" if uses_bf16(device, cfg) else "fp32"  # what this run trained in
     metrics["wall_time_s"] = float(sum(metrics["epoch_time"]))
     metrics["finished"] = True
-    run.save_json("metrics.json", metrics)
+    run.save_metrics(metrics)
     return run
 
 
@@ -327,6 +350,82 @@ def _checkpoint_due(device: torch.device, epoch: int, cfg: Config, last_write: f
     if device.type == "cpu" or epoch >= cfg.epochs or epoch in cfg.snapshot_epochs:
         return True
     return time.perf_counter() - last_write >= CHECKPOINT_EVERY_S
+
+
+def knn_due(epoch: int, cfg: Config) -> bool:
+    """Whether the kNN monitor runs after ``epoch`` (1-based): every ``cfg.knn_every`` epochs and after the last.
+
+        >>> from focusmim.config import make_config
+        >>> [e for e in range(1, 8) if knn_due(e, make_config("smoke", epochs=7, knn_every=3))]
+        [3, 6, 7]
+    """
+    return bool(cfg.knn_every) and (epoch % cfg.knn_every == 0 or epoch == cfg.epochs)
+
+
+def image_due(epoch: int, cfg: Config) -> bool:
+    """Whether TensorBoard gets an image grid after ``epoch``: the first, about every tenth
+    (:data:`TB_GRIDS` in all) and the last.
+
+        >>> from focusmim.config import make_config
+        >>> [e for e in range(1, 51) if image_due(e, make_config("smoke", epochs=50))]
+        [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    """
+    return epoch in (1, cfg.epochs) or epoch % max(1, cfg.epochs // TB_GRIDS) == 0
+
+
+def require_tensorboard() -> None:
+    """Raise a one-line :class:`ConfigError` unless the ``tensorboard`` package (which
+    ``torch.utils.tensorboard`` writes with) is installed; ``Config.tensorboard`` needs it."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("tensorboard=True needs the tensorboard package, which is not installed; allowed: "
+                          "`pip install tensorboard` (in requirements.txt), or tensorboard=False")
+
+
+def _tensorboard(run: Run, start: int):
+    """A SummaryWriter on ``<run>/tensorboard/``; a resumed run drops the events after its last checkpoint."""
+    require_tensorboard()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run.dir / "tensorboard"), purge_step=start + 1 if start else None)
+
+
+@torch.no_grad()
+def _log_epoch(writer, cfg: Config, metrics: dict, model: torch.nn.Module, held: torch.Tensor,
+               device: torch.device) -> None:
+    """The epoch's scalars, and (on :func:`image_due` epochs) a grid of masked input, reconstruction and target
+    of the first :data:`TB_IMAGES` held-out test images (rows), masked with a fixed generator."""
+    epoch = metrics["epochs_done"]
+    for name in ("loss", "lr", "images_per_s", "decorrelation", "epoch_time"):
+        writer.add_scalar(f"train/{name}", metrics[name][-1], epoch)
+    if metrics.get("knn_epochs") and metrics["knn_epochs"][-1] == epoch:
+        writer.add_scalar(f"monitor/knn_accuracy (k={KNN_K})", metrics["knn_accuracy"][-1], epoch)
+    if image_due(epoch, cfg):
+        x = held[:TB_IMAGES].to(device).float().div(255)
+        out = masking.build(cfg.masker, **cfg.masker_kwargs())(
+            x, torch.Generator(device=device).manual_seed(0), index=torch.arange(len(x), device=device))
+        model.eval()
+        recon = model(out.inputs)[0].float()
+        model.train()
+        rows = [torch.cat(list(t.clamp(0, 1).cpu()), dim=2) for t in (out.inputs, recon, x)]  # each (3, H, n*W)
+        writer.add_image("masked input | reconstruction | target", torch.cat(rows, dim=1), epoch)
+    writer.flush()
+
+
+def _knn_sets(cfg: Config) -> tuple:
+    """The kNN monitor's labeled train images and test images (uint8, on the CPU) with their labels."""
+    plain = cfg.replace(foreground="none")  # as the probe: never filtered, no foreground maps
+    train, test = load_for_config(plain, "train"), load_for_config(plain, "test")
+    return train.images, train.labels, test.images, test.labels
+
+
+@torch.no_grad()
+def _knn(model: torch.nn.Module, sets: tuple, device: torch.device) -> float:
+    """Test accuracy of a cosine kNN (k = :data:`KNN_K`) on the frozen encoder's features."""
+    train_x, train_y, test_x, test_y = sets
+    model.eval()
+    ftr, fte = features(model.encode, train_x, device=device), features(model.encode, test_x, device=device)
+    model.train()
+    return knn_accuracy(ftr, train_y.to(ftr.device), fte, test_y.to(fte.device), k=KNN_K)
 
 
 @torch.no_grad()

@@ -4,9 +4,13 @@ Tests that need data from outside the repository (the CIFAR-10 JPEGs, rembg's u2
 weights) call :func:`need_external`: on a fresh machine without them they are skipped
 with a one-line reason saying how to provide them; with ``FOCUSMIM_REQUIRE_SHARED=1``
 (as ``.ci/run`` sets it) a missing file fails the test instead, so CI loses nothing.
+Optional packages of requirements.txt that a developer may not have installed (tensorboard)
+are treated the same way by :func:`need_package`: CI installs requirements.txt, so there a
+missing one is a failure too.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -24,6 +28,17 @@ def need_external(path: Path | None, what: str, how: str) -> Path:
     if path is not None and Path(path).exists():
         return Path(path)
     msg = f"{what} not found{f' at {path}' if path else ''}; {how}"
+    if os.environ.get(REQUIRE_SHARED, "") not in ("", "0"):
+        pytest.fail(f"{msg} ({REQUIRE_SHARED} is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(msg)
+
+
+def need_package(name: str, how: str) -> None:
+    """Return when the package ``name`` is installed; else skip (or fail under ``$FOCUSMIM_REQUIRE_SHARED=1``,
+    where requirements.txt is installed) with one line saying ``how`` to install it."""
+    if importlib.util.find_spec(name) is not None:
+        return
+    msg = f"package {name} not installed; {how}"
     if os.environ.get(REQUIRE_SHARED, "") not in ("", "0"):
         pytest.fail(f"{msg} ({REQUIRE_SHARED} is set, so this is a failure, not a skip)", pytrace=False)
     pytest.skip(msg)

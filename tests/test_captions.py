@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from focusmim.captions import budget_caption, budget_note, shown_budget, stand_in_note
+from focusmim.captions import budget_caption, budget_note, shown_budget, weights_note
 from focusmim.experiments import Table
 from tests.plots.plottools import META
 
@@ -39,13 +39,28 @@ def test_note_places_the_numbers_against_chance():
     assert "40.0-40.0 % against 10 % chance: above chance" in budget_note(far)
 
 
-def test_stand_in_note_says_whose_weights_drew_the_images():
-    assert stand_in_note(None) == "" and stand_in_note([None, {"stand_in": False}]) == ""
+def test_weights_note_names_the_zoo_model_that_drew_the_images():
+    assert weights_note(None) == "" and weights_note([None, {"other": 1}]) == ""
+    one = {"zoo": "imagenette96-random-patches", "key": "9f94b16126a9ef45", "precision": "fp16", "sha256": "ab" * 6}
+    assert weights_note(one) == ("drawn by the zoo model imagenette96-random-patches (run 9f94b16126a9ef45, fp16 "
+                                 "weights)")
+    two = weights_note([one, dict(one, zoo="imagenette96-foveal-filter", key="11468c8872997e25")])
+    assert two == ("drawn by the zoo models imagenette96-random-patches (run 9f94b16126a9ef45), "
+                   "imagenette96-foveal-filter (run 11468c8872997e25) (fp16 weights)")
+    assert weights_note(one, short=True) == "by the zoo model imagenette96-random-patches (fp16)"
+
+
+def test_weights_note_reads_the_cached_records_of_retrains():
+    # the book's cached CIFAR-10 examples were drawn by CPU retrains before the zoo existed; their records
+    # (with the key "stand_in", which no code writes any more) still render
     one = {"stand_in": True, "device": "CPU", "final_loss": 0.0303, "shown_device": "NVIDIA H100",
            "shown_final_loss": 0.0300}
-    assert stand_in_note(one) == ("drawn by a retrain of the same config on CPU (the NVIDIA H100 run it stands in "
-                                  "for kept no weights); final training loss within 1.0 % of that run")
-    two = stand_in_note([one, dict(one, final_loss=0.0294)])  # the largest gap of the two is told
-    assert two.startswith("drawn by retrains of the same configs on CPU (the NVIDIA H100 runs they stand in")
+    assert weights_note(one) == ("drawn by a retrain of the same config on CPU (the NVIDIA H100 run shown kept no "
+                                 "weights); final training loss within 1.0 % of that run")
+    two = weights_note([one, dict(one, final_loss=0.0294)])  # the largest gap of the two is told
+    assert two.startswith("drawn by retrains of the same configs on CPU (the NVIDIA H100 runs shown kept no")
     assert two.endswith("within 2.0 % of those runs")
-    assert "final training loss" not in stand_in_note(dict(one, final_loss=None))
+    assert "final training loss" not in weights_note(dict(one, final_loss=None))
+    assert weights_note(one, short=True) == "by a retrain on CPU"
+    zoo = {"zoo": "m", "key": "k", "precision": "fp16"}
+    assert weights_note([zoo, one]).startswith("drawn by the zoo model m (run k, fp16 weights); drawn by a retrain")

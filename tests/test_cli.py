@@ -44,3 +44,28 @@ def test_python_m_focusmim_run_exits_2_in_one_line():
     assert p.stderr.strip().splitlines() == [
         "error: weight_decay='abc' is not allowed; allowed: a number >= 0"], p.stderr
     assert p.stdout == ""
+
+
+def test_tensorboard_and_knn_flags_reach_the_config(capsys, monkeypatch):
+    import importlib.util
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def planned(base, *a, **k):  # the first thing done with the config: planning its runs
+        seen.append(base)
+        raise Stop
+
+    monkeypatch.setattr(cli, "compare", planned)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "tensorboard" else real(name, *a, **k))
+    assert cli.main(["run", "--preset", "smoke", "--tensorboard", "--dry-run"]) == 2  # not installed: one line
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "`pip install tensorboard`" in lines[0] and not seen
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    with pytest.raises(Stop):
+        cli.main(["run", "--preset", "smoke", "--knn-every", "3", "--dry-run"])
+    assert seen[0].knn_every == 3 and not seen[0].tensorboard

@@ -72,6 +72,8 @@ def test_key_is_stable_and_sensitive():
     assert a.key() != a.replace(cpu_amp=True).key()
     assert a.key() != a.replace(foreground_loss=False).key()
     assert a.key() == a.replace(crop_fit="clamp").key() != a.replace(crop_fit="redraw").key()
+    # watching a run: TensorBoard never changes its key, the kNN monitor only when on (its metrics hold the curve)
+    assert a.key() == a.replace(tensorboard=True).key() == a.replace(knn_every=0).key() != a.replace(knn_every=5).key()
     from focusmim.augment import FITS
     from focusmim.config import CROP_FITS
 

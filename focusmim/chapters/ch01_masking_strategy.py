@@ -112,20 +112,21 @@ def reconstruction_images(cfg) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstructions(run: Run, images: torch.Tensor, seed: int = 0, stand_in: Run | None = None) -> dict:
+def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
     """Masked input, reconstruction and target of ``images`` (uint8 (n,3,H,W)) for a
     trained run's own masker, as uint8 nested lists (JSON-friendly), cached in the
     run's folder. The mask is drawn from ``torch.Generator().manual_seed(seed)``.
 
-    ``stand_in``: for a run whose weights were not kept, a finished retrain of the same
-    config in another store draws the reconstructions instead; the cached result then
-    says so under ``"weights"`` (see :meth:`focusmim.runs.Run.load_model_or_stand_in`)."""
+    For a run whose weights were not kept, the zoo's model of the run draws them (see
+    :meth:`focusmim.runs.Run.load_model`); the cached result then says so under ``"weights"``
+    (:func:`focusmim.captions.weights_note`)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("images must be a uint8 tensor (n,3,H,W); allowed: ImageSet.images[:n]")
 
     def compute() -> dict:
         cfg = run.config
-        model, weights = run.load_model_or_stand_in("best", stand_in)
+        model = run.load_model("best")
+        weights = model.weights_source  # None: this run's own checkpoint
         x = images.float().div(255)
         out = masking.build(cfg.masker, **cfg.masker_kwargs())(
             x, torch.Generator().manual_seed(seed), index=torch.arange(len(x)))
@@ -136,8 +137,6 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0, stand_in: Run
 
     digest = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()[:8]  # which images: part of the key
     name = f"reconstructions-n{len(images)}-s{seed}-{digest}.json"
-    if stand_in is not None:
-        return run.cached_json(name, compute)
     return run.cached_json_or_older(name, compute, _older_name(len(images), seed), OLDER_EXAMPLES)
 
 

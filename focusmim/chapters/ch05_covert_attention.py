@@ -28,6 +28,7 @@ import torch
 
 from focusmim import foreground as fg_maps
 from focusmim import masking
+from focusmim.captions import weights_note
 from focusmim.chapters import register
 from focusmim.claims import Claim
 from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
@@ -305,8 +306,9 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
     lattice = {"this chapter's model": (training_steps(shown), lattice_share(recon["plain_recon"])),
                "targets": (None, lattice_share(recon["target"]))}
     if longer is not None:
-        w = longer[2].get("weights") or {}  # a stand-in retrain drew that run's images when its weights were not kept
-        drawn = f"; images by a retrain on {w.get('device')}" if w.get("stand_in") else ""
+        # whose weights drew that run's images when its own were not kept (the zoo's model, or a retrain)
+        drawn = weights_note(longer[2].get("weights"), short=True)
+        drawn = f"; images {drawn}" if drawn else ""
         lattice[f"the same masker trained longer (run {longer[0]}{drawn})"] = (
             longer[1], lattice_share(longer[2]["reconstruction"]))
     return {"errors": errors, "probe": probe, "recon": recon, "runs": runs, "foreground": fg,

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from focusmim.captions import stand_in_note
+from focusmim.captions import weights_note
 from focusmim.masking.gallery import PHOTOS, example_images, gallery
 from focusmim.paper import PAPER_ACCURACY
 from focusmim.plots.common import (
@@ -103,8 +103,8 @@ def budget_curve(curves, *, title: str = "Probe accuracy against pretraining epo
 
 def reconstruction_grid(recons: Mapping[str, Mapping[str, Any]], *, images: int | None = None) -> Figure:
     """One row per strategy: for each test image, masked input | reconstruction | target.
-    The title says when the examples are older ones or were drawn by stand-in weights
-    (:func:`focusmim.captions.stand_in_note`)."""
+    The title says when the examples are older ones and whose weights drew them when not the run's own
+    (the zoo's model, or a retrain: :func:`focusmim.captions.weights_note`)."""
     if not recons:
         raise ValueError("recons is empty; allowed: chapter 1's compute()['reconstructions']")
     first = next(iter(recons.values()))
@@ -119,12 +119,12 @@ def reconstruction_grid(recons: Mapping[str, Mapping[str, Any]], *, images: int 
                     np.asarray(d["target"][i], dtype=np.uint8)]
         rows.append(row)
     older = [name for name, d in recons.items() if d.get("older")]
-    standing = [name for name, d in recons.items() if name not in older and stand_in_note(d.get("weights"))]
+    drawn = [name for name, d in recons.items() if name not in older and weights_note(d.get("weights"))]
     parts = []  # (what to say, the rows it holds for)
     if older:
         parts.append((f"examples are {recons[older[0]]['older']}", older))
-    if standing:
-        parts.append((f"reconstructions {stand_in_note([recons[k]['weights'] for k in standing])}", standing))
+    if drawn:
+        parts.append((f"reconstructions {weights_note([recons[k]['weights'] for k in drawn])}", drawn))
     title = "; ".join(f"{note[0].upper()}{note[1:]}" if len(names) == len(recons) else f"{', '.join(names)}: {note}"
                       for note, names in parts)
     return image_grid(rows, row_labels=list(recons), col_labels=cols, cell=1.05, title=textwrap.fill(title, 130))

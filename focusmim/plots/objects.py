@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from focusmim.captions import stand_in_note
+from focusmim.captions import weights_note
 from focusmim.plots.common import grouped_bars, image_grid, line_plot, provenance_caption, table_bars
 
 __all__ = ["accuracy_vs_epoch", "foreground_gallery", "segmentation_gallery", "covert_error_bars",
@@ -170,10 +170,10 @@ def lattice_comparison(recon: dict, longer: tuple, *, n: int = 3) -> Figure:
             [np.asarray(recon["target"][i], np.uint8) for i in range(k)],
             [np.asarray(other["reconstruction"][i], np.uint8) for i in range(k)],
             [np.asarray(other["target"][i], np.uint8) for i in range(k)]]
-    stand_in = stand_in_note(other.get("weights"))
+    drawn = weights_note(other.get("weights"))
     title = "reconstructions: this chapter's model vs the same masker trained longer"
     return image_grid(rows, row_labels=["this model", "its targets", f"~{steps} steps", "its targets"],
-                      title=textwrap.fill(f"{title}; the longer run's {stand_in}" if stand_in else title, 80))
+                      title=textwrap.fill(f"{title}; the longer run's {drawn}" if drawn else title, 80))
 
 
 def covert_probe_bars(probe, *, caption: bool = True) -> Figure:

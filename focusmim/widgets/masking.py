@@ -1,6 +1,6 @@
 """An interactive masking explorer: pick a strategy, ratio, blur width and
-fixation point and see the masked input (and, when the run store holds a
-trained model of that strategy, its reconstruction).
+fixation point and see the masked input (and, when the run store or the model zoo holds
+a trained model of that strategy, its reconstruction, with a title naming the model).
 
 :func:`render` draws one still and is what the widget calls on every change,
 so the static book shows exactly what the live widget shows.
@@ -22,6 +22,7 @@ import torch
 from matplotlib.figure import Figure
 
 from focusmim import masking
+from focusmim.captions import weights_note
 from focusmim.plots.common import to_image
 from focusmim.runs import RunStore
 
@@ -75,7 +76,9 @@ def render(image, strategy: str = "random_patches", *, ratio: float | None = Non
            foreground=None) -> Figure:
     """One still: the image, the encoder's input, the loss region and, given a
     trained ``model``, its reconstruction. The mask is drawn from
-    ``torch.Generator().manual_seed(seed)``."""
+    ``torch.Generator().manual_seed(seed)``. When the model's weights are not its
+    run's own (the zoo's fp16 weights: its ``weights_source``, set by
+    :meth:`focusmim.runs.Run.load_model`), the title names the model that drew it."""
     x = _as_batch(image)
     m = masker_for(strategy, ratio=ratio, sigma=sigma, center=center)
     fg = None
@@ -93,14 +96,16 @@ def render(image, strategy: str = "random_patches", *, ratio: float | None = Non
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
     desc = ", ".join(f"{k}={v}" for k, v in m.params.items() if v is not None) if hasattr(m, "params") else ""
-    fig.suptitle(f"{strategy}" + (f" ({desc})" if desc else "") + f", {out.weight.mean():.1%} of pixels in the loss",
-                 fontsize=9)
+    drawn = weights_note(getattr(model, "weights_source", None))
+    fig.suptitle(f"{strategy}" + (f" ({desc})" if desc else "") + f", {out.weight.mean():.1%} of pixels in the loss"
+                 + (f"\nreconstruction {drawn}" if drawn else ""), fontsize=9)
     return fig
 
 
 def find_model(base, strategy: str, *, ratio: float | None = None, sigma: float | None = None, store=None):
     """The trained model of ``strategy`` at ``ratio``/``sigma`` under ``base``'s budget
-    from the run store (seed ``base.seed``), or None when the store does not hold it."""
+    from the run store (seed ``base.seed``), or None when the store does not hold it. A stored
+    run without its weights gets the zoo's model of it (:meth:`focusmim.runs.Run.load_model`)."""
     masking.REGISTRY.check(strategy, "strategy")
     params = _params(strategy)
     store = store if store is not None else RunStore()
@@ -118,7 +123,7 @@ def find_model(base, strategy: str, *, ratio: float | None = None, sigma: float 
     except ValueError:
         return None
     run = store.get(cfg)
-    if run is None or not run.checkpoint_path("best").exists():
+    if run is None or not run.has_model("best"):
         return None
     return run.load_model("best")
 

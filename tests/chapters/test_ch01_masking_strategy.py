@@ -94,29 +94,29 @@ def test_examples_fall_back_to_an_older_cache_only_without_weights(store, res01)
             last_away.rename(run.checkpoint_path("last"))
 
 
-def test_a_stand_in_retrain_draws_the_examples_of_a_run_without_weights(store, res01, tmp_path):
-    import shutil
+def test_the_zoo_model_draws_the_examples_of_a_run_without_weights(res01, tmp_path, monkeypatch):
+    from focusmim import masking, zoo
 
-    from focusmim.runs import RunStore
-
-    run = res01["runs"]["random patches"][0]
-    twin_store = RunStore(tmp_path / "twin")
-    shutil.copytree(run.dir, twin_store.root / run.dir.name)  # a retrain of the same config, weights kept
-    twin = twin_store.open(run.config)
-    images = torch.full((2, 3, 32, 32), 7, dtype=torch.uint8)
-    own = ch01.reconstructions(twin, images)  # what those weights draw, computed in the twin's store
-    with pytest.raises(ValueError, match="stand_in"):
-        ch01.reconstructions(run, images + 3, stand_in=res01["runs"]["masked periphery"][0])  # another config
+    run = res01["runs"]["masked periphery"][0]
+    zoo.add(zoo.export(run, tmp_path / "out" / "m.safetensors", name="tiny-periphery"), tmp_path / "zoo")
+    monkeypatch.setenv("FOCUSMIM_ZOO", str(tmp_path / "zoo"))
+    images = torch.full((2, 3, 32, 32), 9, dtype=torch.uint8)
+    images[:, :, 8:24, 8:24] = 200
+    x = images.float() / 255
+    out = masking.build(run.config.masker, **run.config.masker_kwargs())(
+        x, torch.Generator().manual_seed(0), index=torch.arange(2))
+    with torch.no_grad():
+        own = run.load_model("best")(out.inputs)[0].clamp(0, 1).mul(255).round()  # the run's own fp32 weights
     away = [p.rename(p.with_suffix(".away")) for p in (run.checkpoint_path("best"), run.checkpoint_path("last"))
             if p.exists()]
     try:
-        got = ch01.reconstructions(run, images, stand_in=twin)
-        assert got["reconstruction"] == own["reconstruction"] and "older" not in got
-        w = got["weights"]
-        assert w["stand_in"] and w["key"] == run.dir.name and w["final_loss"] == run.metrics["loss"][-1]
-        assert ch01.reconstructions(run, images) == got  # cached in the run: the notebook needs no twin
-        fig = pm.reconstruction_grid({"random patches": got})
-        assert "retrain of the same config" in fig.get_suptitle()
+        got = ch01.reconstructions(run, images)
+        assert got["weights"]["zoo"] == "tiny-periphery" and got["weights"]["key"] == run.dir.name
+        assert "older" not in got
+        assert (torch.tensor(got["reconstruction"]).float() - own).abs().max() <= 1  # fp16 rounding at most
+        fig = pm.reconstruction_grid({"masked periphery": got})
+        assert fig.get_suptitle().replace("\n", " ") == (
+            f"Reconstructions drawn by the zoo model tiny-periphery (run {run.dir.name}, fp16 weights)")
     finally:
         for p in away:
             p.rename(p.with_suffix(".pt"))

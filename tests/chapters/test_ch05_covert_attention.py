@@ -60,7 +60,7 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
     assert len(fig.axes) == 8 and image_panel_problems(fig) == []
 
 
-def test_the_longer_run_prefers_class_spread_examples_and_names_a_stand_in(tmp_path):
+def test_the_longer_run_prefers_class_spread_examples_and_names_whose_weights_drew_them(tmp_path):
     from focusmim.runs import RunStore
 
     store = RunStore(tmp_path)

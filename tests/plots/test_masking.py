@@ -78,7 +78,11 @@ def test_reconstruction_grid_and_image_helpers():
     mixed = pm.reconstruction_grid({"a": dict(rec["a"], weights=w), "b": dict(rec["b"], older="older ones")})
     assert mixed.get_suptitle().replace("\n", " ") == (
         "b: examples are older ones; a: reconstructions drawn by a retrain of the same config on CPU (the NVIDIA "
-        "H100 run it stands in for kept no weights); final training loss within 0.0 % of that run")
+        "H100 run shown kept no weights); final training loss within 0.0 % of that run")
+    z = {"zoo": "imagenette96-random-patches", "key": "9f94b16126a9ef45", "precision": "fp16"}
+    zoo = pm.reconstruction_grid({"a": dict(rec["a"], weights=z), "b": rec["b"]}).get_suptitle().replace("\n", " ")
+    assert zoo == ("a: reconstructions drawn by the zoo model imagenette96-random-patches (run 9f94b16126a9ef45, "
+                   "fp16 weights)")
     assert common.to_image(torch.ones(3, 4, 5)).shape == (4, 5, 3)
     assert common.to_image(np.full((4, 5), 255, np.uint8)).max() == 1.0
     with pytest.raises(ValueError, match="image has shape"):
