@@ -126,6 +126,8 @@ def seed_values(row: Mapping, column: str = "accuracy", probe_n: int | None = No
     else:
         per = row.get(f"{column}_seeds")
         mean = row.get(f"{column}_mean", row.get(f"{column} mean"))
+        if per is None and seeds and len(seeds) == 1 and mean is not None:
+            per = [mean]  # one pretraining seed: its value
         if per is None and not seeds and mean is not None:
             return float(mean)
     if per is None or not seeds or len(per) != len(seeds):
@@ -212,10 +214,15 @@ def describe(result: Mapping, column: str = "accuracy") -> str:
         return f"{v} ({'; '.join(describe(p, column) for p in result['parts'])})"
     if result.get("diff") is None:
         return f"{v}" + (f" ({result['reason']})" if result.get("reason") else "")
-    scale, unit = (100, " points") if column == "accuracy" else (1, "")
-    d = f"difference {scale * result['diff']:+.1f}{unit}"
+    if column == "accuracy":  # in points
+        fmt = lambda v: f"{100 * v:+.1f}"  # noqa: E731
+        unit = " points"
+    else:  # three significant digits (errors are small numbers, covariance terms large ones)
+        fmt = lambda v: f"{v:+.3g}"  # noqa: E731
+        unit = ""
+    d = f"difference {fmt(result['diff'])}{unit}"
     if result.get("low") is not None:
-        d += f", 95 % interval [{scale * result['low']:+.1f}, {scale * result['high']:+.1f}]"
+        d += f", 95 % interval [{fmt(result['low'])}, {fmt(result['high'])}]"
     d += f", {result['n']} pretraining seed{'s' if result['n'] != 1 else ''}"
     if result.get("reason") and v == "inconclusive" and result["n"] > 1:
         d += f": {result['reason']}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from focusmim import chapters
+from focusmim.chapters import ch01_masking_strategy as ch01
 from focusmim.config import Config
 from focusmim.experiments import Table, results_dir
 from focusmim.io import atomic_write, atomic_write_text
@@ -151,11 +152,18 @@ def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:
     return out
 
 
+def _cell(text: Any) -> str:
+    """Text for a markdown table cell: a '|' inside (e.g. chapter 5's 'model | input' conditions) escaped."""
+    return str(text).replace("|", "\\|")
+
+
 def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     # where the row's runs were trained (they record it) before the executing machine's meta
     dev = row.get("device") or meta.get("device_name") or meta.get("device") or ""
     seeds = row.get("pretrain_seeds", meta.get("seeds", meta.get("pretraining seeds")))
     wall = row.get("wall_time_s")
+    if row.get("epochs") == 0 and not row.get("pretrain_seeds"):  # a baseline without pretraining (raw pixels)
+        return f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px, no pretraining"
     parts = [f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px",
              f"{row.get('epochs', meta.get('epochs', '?'))} ep"]
     if meta.get("batch_size"):
@@ -289,7 +297,21 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
             "straddles it or when there is only one pretraining seed.", "",
             "| claim | threshold | verdict | difference (95 % interval) | judged in |", "|---|---|---|---|---|"]
     for r in claims_table(root):
-        out.append(f"| {r['claim']} | {r['threshold']} | {r['verdict']} | {r['difference']} | {r['where']} |")
+        out.append(f"| {_cell(r['claim'])} | {_cell(r['threshold'])} | {r['verdict']} | {_cell(r['difference'])} | "
+                   f"{_cell(r['where'])} |")
+    curves = tables.get("01_masking_strategy-curves")
+    if curves is not None:
+        preset, t = curves
+        epochs = t.meta.get("curve_epochs") or sorted({r["epoch"] for r in t.rows})
+        by_budget = ch01.claims_by_budget(t, ch01.MAIN_CLAIMS)
+        out += ["", "### At each budget", "",
+                f"Chapter 1's claims judged again on the same runs probed after fewer epochs ({preset} preset, "
+                f"{_budget(t.meta, next(iter(t.rows), {}))}): where a verdict moves with the budget, it is a "
+                "statement about the budget.", "",
+                "| claim | " + " | ".join(f"{e} epochs" for e in epochs) + " |",
+                "|---|" + "---|" * len(epochs)]
+        for r in by_budget.rows:
+            out.append(f"| {_cell(r['claim'])} | " + " | ".join(r[f"verdict {e}"] for e in epochs) + " |")
     low = [f"{n} ({p})" for n, (p, _) in tables.items() if p in ("smoke", "cpu") and _is_chapter(n)]
     if low:
         out += ["", "Tables at a small budget (smoke: synthetic images; cpu: CIFAR-10 for minutes) test the "
