@@ -160,6 +160,9 @@ def run_queue(items: list[Item], store_root: Path, out: Path, deadline: float, *
               bench: bool = False) -> list[dict]:
     """Train and probe ``items`` in order until ``deadline`` (a ``time.time()``), writing ``out`` after each."""
     from focusmim import zoo as zoo_mod
+    from focusmim.chapters import ch02_decorrelation as ch02
+    from focusmim.data import load_for_config
+    from focusmim.plan import record_compile_seconds
     from focusmim.probe import evaluate, raw_pixel_baseline
     from focusmim.runs import RunStore
     from focusmim.train import pretrain
@@ -200,6 +203,10 @@ def run_queue(items: list[Item], store_root: Path, out: Path, deadline: float, *
                 # the steady throughput (the first epoch holds the compilation)
                 steady = m["images_per_s"][1:] or m["images_per_s"]
                 ips = sorted(steady)[len(steady) // 2]
+                et = m["epoch_time"]
+                if it.cfg.compile and len(et) > 1 and not rec.get("compile_s") and "compile_s" not in str(log):
+                    rec["compile_s"] = round(et[0] - min(et[1:]), 1)  # the first compiled run of this process
+                    record_compile_seconds(it.cfg, it.cfg.batch_size, rec["compile_s"], source="device_queue")
             rec["train_s"] = round(time.time() - t0, 1)
             rec["images_per_s"] = round(float(sum(m["images_per_s"]) / len(m["images_per_s"])), 1)
             rec["final_loss"] = m["loss"][-1]
@@ -209,6 +216,12 @@ def run_queue(items: list[Item], store_root: Path, out: Path, deadline: float, *
                 res = evaluate(run, it.probe_seeds, w)
                 probe_s.append(time.time() - t1)
                 rec["probes"][str(w)] = round(res["accuracy_mean"], 4)
+            if it.group in ("main", "blurred") and run.checkpoint_path("best").exists():
+                # chapter 2's latent statistics need the weights, which stay behind: cache them now
+                t1 = time.time()
+                held = load_for_config(it.cfg, "test").images[:ch02.HELD_OUT]
+                rec["latent_stats"] = round(ch02.run_latent_stats(run, held)["decorrelation"], 1)
+                rec["latent_s"] = round(time.time() - t1, 1)
             if first_run is None:
                 first_run = run
                 t1 = time.time()
