@@ -10,7 +10,7 @@ match is named and never loaded.
     ['MB', 'accuracy', 'data', 'device']
     >>> model = load_pretrained("imagenette96-masked-periphery")    # doctest: +SKIP
     >>> recon, z = model(images)           # images: float (B,3,96,96) in [0,1]  # doctest: +SKIP
-    >>> probe("imagenette96-masked-periphery")["accuracy_mean"]     # its linear probe, on the data here  # doctest: +SKIP
+    >>> probe("imagenette96-masked-periphery")["accuracy_mean"]     # linear probe, data here  # doctest: +SKIP
 
 A run of the run store whose own weights are not kept finds its zoo model by its key
 (:func:`for_run`; :meth:`focusmim.runs.Run.load_model` does this for ``which="best"``).
@@ -36,7 +36,8 @@ from focusmim.io import atomic_write_text, digest, file_digest
 from focusmim.probe import features, probe_features
 
 __all__ = ["zoo_dir", "export", "file_metadata", "budget", "entry", "add", "manifest", "find", "for_run",
-           "check", "load_pretrained", "weights_record", "pretrained", "probe", "ZooError", "MAX_FILE_BYTES", "MANIFEST"]
+           "check", "load_pretrained", "weights_record", "pretrained", "probe", "ZooError", "MAX_FILE_BYTES",
+           "MANIFEST"]
 
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 4 * 2**20  # a zoo file stays within 4 MiB (the repository's limit for one file of weights)

@@ -20,7 +20,8 @@ def test_zoo_add_writes_the_manifest_from_the_run_store(tmp_path):
     run = pretrain(cfg, store, progress=False)
     exported = zoo.export(run, tmp_path / "out" / "tiny.safetensors", name="tiny-random-patches")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(ROOT / "scripts" / "zoo_add.py"), "--store", str(store.root), "--zoo", str(tmp_path / "zoo")]
+    cmd = [sys.executable, str(ROOT / "scripts" / "zoo_add.py"), "--store", str(store.root),
+           "--zoo", str(tmp_path / "zoo")]
     no_probe = subprocess.run(cmd + [str(exported)], env=env, capture_output=True, text=True, timeout=300)
     assert no_probe.returncode == 1 and "no cached probe of its best weights" in no_probe.stderr
     probe = evaluate(run, seeds=(0,))
