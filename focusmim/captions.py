@@ -94,6 +94,8 @@ def budget_caption(shown: Any) -> str:
     dev = meta.get("device_name") or meta.get("device")
     if dev:
         parts.append(f"trained on {dev}")
+    if meta.get("precision") and "bf16" in str(meta["precision"]):  # fp32, the default, goes unsaid
+        parts.append(str(meta["precision"]))
     secs = meta.get("wall_time_s", meta.get("seconds"))
     if secs is not None and not (isinstance(secs, float) and math.isnan(secs)):
         secs = float(secs)

@@ -353,7 +353,29 @@ def training_budget(rows: Sequence[dict]) -> dict:
     secs = sum(float(r.get("wall_time_s") or 0.0) for r in rows)
     if secs > 0:
         out["wall_time_s"] = secs
+    precision = sorted({str(r["precision"]) for r in rows if r.get("precision")})
+    if precision:
+        out["precision"] = " + ".join(precision)
     return out
+
+
+def run_precision(run: Run) -> str:
+    """What a run trained in: its own record (``metrics["precision"]``), or for runs stored before that
+    record, its config and device: bf16 autocast when ``amp`` on CUDA (or ``cpu_amp`` on the CPU), else fp32.
+
+        >>> import tempfile
+        >>> from focusmim.config import make_config
+        >>> from focusmim.runs import RunStore
+        >>> run = RunStore(tempfile.mkdtemp()).open(make_config("smoke"))
+        >>> run_precision(run)
+        'fp32'
+    """
+    m = run.metrics if run.metrics_path.exists() else {}
+    if m.get("precision"):
+        return m["precision"]
+    cfg = run.config
+    on_cuda = str(m.get("device", "")).startswith("cuda") or "NVIDIA" in str(m.get("device_name", ""))
+    return "bf16 autocast" if cfg.amp and (on_cuda or cfg.cpu_amp) else "fp32"
 
 
 def runs_record(runs: Sequence[Run]) -> dict:
@@ -363,7 +385,8 @@ def runs_record(runs: Sequence[Run]) -> dict:
     ms = [r.metrics for r in runs]
     return {"epochs": runs[0].config.epochs, "pretrain_seeds": [r.config.seed for r in runs],
             "wall_time_s": sum(m.get("wall_time_s", 0.0) for m in ms),
-            "device": ms[0].get("device_name", ms[0].get("device")), "run_keys": [r.dir.name for r in runs]}
+            "device": ms[0].get("device_name", ms[0].get("device")), "run_keys": [r.dir.name for r in runs],
+            "precision": run_precision(runs[0])}
 
 
 def checkpoint_epoch(metrics: Mapping, which: str | int) -> int:
@@ -405,9 +428,11 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         "accuracy_mean": mean,
         "accuracy_std": std,
         "accuracies": [a for e in evals for a in e["accuracies"]],
+        "seed_accuracies": [e["accuracy_mean"] for e in evals],  # one per pretraining seed (claims pair them)
         "knn": mean_std([e.get("knn_accuracy") for e in evals])[0],
         "decorrelation": mean_std([m["decorrelation"][e - 1] for m, e in zip(ms, epochs)])[0],
         "decorrelation_epochs": epochs,
+        "decorrelation_seeds": [m["decorrelation"][e - 1] for m, e in zip(ms, epochs)],
         "decorrelation_n": ms[0].get("decorrelation_n"),
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],

@@ -13,6 +13,8 @@ Example:
 """
 from __future__ import annotations
 
+from focusmim.claims import Claim
+
 __all__ = ["PAPER_ACCURACY", "PAPER_COVERT_ERROR", "COMPARISON_LINES", "CLAIMS", "claim_holds", "CITATIONS"]
 
 CITATIONS = {
@@ -40,24 +42,28 @@ COMPARISON_LINES = {"CLAPP-BP": 0.791, "CLAPP-local": 0.736, "LPL-BP": 0.725, "L
 # foreground prediction error of a periphery-trained model, without -> with the covert-attention disc
 PAPER_COVERT_ERROR = {"without": 2.6e-2, "with": 2.3e-2}
 
-# the paper's qualitative claims, each a test on a dict of condition -> accuracy (or error)
+# the paper's qualitative claims, each judged inside one table from per-seed differences (focusmim.claims);
+# the margins are in accuracy (0.01 = one point)
 CLAIMS = {
-    "patches >= periphery": lambda a: a["random patches"] >= a["masked periphery"] - 0.01,
-    "periphery >> foveal": lambda a: a["masked periphery"] > a["foveal filter"] + 0.02,
-    "foveal ~ autoencoder": lambda a: abs(a["foveal filter"] - a["plain autoencoder"]) < 0.05,
-    "autoencoder > raw pixels": lambda a: a["plain autoencoder"] > a["raw pixels"],
-    "blur hurts patches": lambda a: a["blurry random patches"] < a["random patches"],
-    "blur hurts periphery": lambda a: a["blurry periphery"] < a["masked periphery"],
-    "crop matters for periphery": lambda a: a["masked periphery, no crop"] < a["masked periphery"] - 0.02,
-    "crop does not matter for patches": lambda a: abs(a["random patches, no crop"] - a["random patches"]) < 0.03,
+    "patches >= periphery": Claim("random patches", ">=", "masked periphery", 0.01),
+    "periphery >> foveal": Claim("masked periphery", ">>", "foveal filter", 0.02),
+    "foveal ~ autoencoder": Claim("foveal filter", "~", "plain autoencoder", 0.05),
+    "autoencoder > raw pixels": Claim("plain autoencoder", ">", "raw pixels"),
+    "blur hurts patches": Claim("blurry random patches", "<", "random patches"),
+    "blur hurts periphery": Claim("blurry periphery", "<", "masked periphery"),
+    "crop matters for periphery": Claim("masked periphery, no crop", "<", "masked periphery", 0.02),
+    "crop does not matter for patches": Claim("random patches, no crop", "~", "random patches", 0.03),
 }
 
 
 def claim_holds(claim: str, values: dict) -> bool | None:
-    """True/False if the claim can be judged from ``values``, None if a condition is missing."""
+    """The claim's threshold applied to mean values (condition -> mean), without an interval; None if a
+    condition is missing. Verdicts in the book come from :func:`focusmim.claims.judge` (per-seed
+    differences inside one table); this is the quick reading of two numbers."""
     if claim not in CLAIMS:
         raise ValueError(f"claim={claim!r} is not known; allowed: {', '.join(CLAIMS)}")
-    try:
-        return bool(CLAIMS[claim](values))
-    except KeyError:
+    c = CLAIMS[claim]
+    if c.a not in values or c.b not in values:
         return None
+    d = values[c.a] - values[c.b]
+    return {">": d > 0, ">>": d > c.margin, ">=": d >= -c.margin, "<": d < -c.margin, "~": abs(d) < c.margin}[c.op]

@@ -100,7 +100,9 @@ NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
                 probe_epochs=(3, 6), ablation_seeds=(0,)),
     "gpu": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.2, 0.4, 0.6, 0.8, 0.9),
                 probe_epochs=(2, 5, 10), ablation_seeds=(0,)),
-    "imagenette": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(0.2, 0.4, 0.6, 0.8, 0.9),
+    # the masking-ratio sweep is not run at this preset yet (its runs await a GPU lease; scripts/device_queue.py
+    # queues them): chapter 1 shows the largest smaller tier's sweep, named as such
+    "imagenette": dict(seeds=(0, 1, 2), probe_seeds=(0, 1, 2, 3, 4), ratios=(),
                        probe_epochs=(10, 25, 50), ablation_seeds=(0,)),
     "paper": dict(seeds=(0,), probe_seeds=(0, 1, 2, 3, 4),
                   ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), probe_epochs=(50, 100, 250, 500),

@@ -9,66 +9,102 @@ Every condition of every table, internal checks included (learning-rate checks,
 synthetic runs), goes to an appendix page beside it (``<name>_appendix.md``).
 
 Example:
-    >>> verdict(True), verdict(False), verdict(None)
-    ('holds', 'does not hold', 'not run')
-    >>> print(claims_text({"random patches": 0.70, "masked periphery": 0.69}, ["patches >= periphery"]))
-    - patches >= periphery: holds
+    >>> t = Table("t", [{"condition": "random patches", "seed_accuracies": [.52, .50, .53], "pretrain_seeds": [0, 1, 2]},
+    ...                 {"condition": "masked periphery", "seed_accuracies": [.43, .38, .40], "pretrain_seeds": [0, 1, 2]}])
+    >>> print(claims_text(t, ["patches >= periphery", "blur hurts patches"]))
+    - patches >= periphery [random patches >= masked periphery - 1 point]: holds (difference +11.3 points, 95 % interval [+6.2, +16.5], 3 pretraining seeds)
+    - blur hurts patches [blurry random patches < random patches]: not run (not in this table: blurry random patches)
 """
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from focusmim import chapters
+from focusmim.chapters import ch01_masking_strategy as ch01
+from focusmim.config import Config
 from focusmim.experiments import Table, results_dir
 from focusmim.io import atomic_write, atomic_write_text
 from focusmim.notebook import PRESET_RANK, load_tables
-from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY, claim_holds
+from focusmim.claims import AllOf, describe
+from focusmim.claims import judge as judge_claim
+from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY
 
 __all__ = ["verdict", "claims_text", "paper_comparison", "all_claims", "collect", "summary_markdown",
-           "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge"]
+           "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge", "judge_table",
+           "table_rows", "claims_table"]
 
 
 def verdict(holds: bool | None) -> str:
-    """'holds' / 'does not hold' / 'not run' (a condition the claim needs is missing)."""
+    """'holds' / 'does not hold' / 'not run' (a condition the claim needs is missing), for a mean-only
+    reading; the book's verdicts come from :func:`judge_table` (three verdicts with an interval)."""
     return "not run" if holds is None else "holds" if holds else "does not hold"
 
 
-def all_claims() -> dict[str, tuple[str, Callable[[dict], bool]]]:
-    """Every claim we check: name -> (table column, test on condition -> value).
-    The paper's accuracy claims (:data:`focusmim.paper.CLAIMS`) plus each chapter
-    module's own ``CLAIMS``."""
-    out = {name: ("accuracy_mean", fn) for name, fn in CLAIMS.items()}
-
+def all_claims() -> dict[str, Any]:
+    """Every claim we check: name -> :class:`focusmim.claims.Claim` (or ``AllOf``). The paper's accuracy
+    claims (:data:`focusmim.paper.CLAIMS`) plus each chapter module's own ``CLAIMS``."""
+    out = dict(CLAIMS)
     for name in chapters.REGISTRY.names():
         mod = inspect.getmodule(chapters.REGISTRY.get(name))
-        for cname, (col, fn) in getattr(mod, "CLAIMS", {}).items():
-            out.setdefault(cname, (col, fn))
+        for cname, claim in getattr(mod, "CLAIMS", {}).items():
+            out.setdefault(cname, claim)
     return out
 
 
-def judge(claim: str, values: Mapping[str, float]) -> bool | None:
-    """Like :func:`focusmim.paper.claim_holds`, for every claim of :func:`all_claims`."""
-    if claim in CLAIMS:
-        return claim_holds(claim, dict(values))
+def _claim(name: str):
     claims = all_claims()
-    if claim not in claims:
-        raise ValueError(f"claim={claim!r} is not known; allowed: {', '.join(claims)}")
-    try:
-        return bool(claims[claim][1](dict(values)))
-    except KeyError:
-        return None
+    if name not in claims:
+        raise ValueError(f"claim={name!r} is not known; allowed: {', '.join(claims)}")
+    return claims[name]
 
 
-def claims_text(values: Mapping[str, float], claims: Iterable[str] | None = None) -> str:
-    """One line per claim: ``- <claim>: holds | does not hold | not run``, judged on
-    ``values`` (condition -> accuracy, or the claim's own column)."""
-    if not isinstance(values, Mapping):
-        raise ValueError(f"values={type(values).__name__} is not allowed; allowed: a dict condition -> number")
+def _column(claim) -> str:
+    return claim.claims[0].column if isinstance(claim, AllOf) else claim.column
+
+
+def table_rows(table: Table) -> dict[str, dict]:
+    """condition -> row of a table (the last epoch's row where the table tracks epochs)."""
+    return {r["condition"]: r for r in _final_rows(table.rows) if "condition" in r}
+
+
+def judge_table(name: str, table: Table) -> dict:
+    """Judge the claim ``name`` inside ``table`` alone (its runs share budget, seeds and probe): the
+    per-seed difference with a 95 % interval and one of holds / does not hold / inconclusive
+    (:func:`focusmim.claims.judge`); 'not run' when the table lacks a condition."""
+    probe_n = len(table.meta.get("probe_seeds") or table.meta.get("probe seeds") or []) or None
+    return judge_claim(_claim(name), table_rows(table), probe_n=probe_n)
+
+
+def judge(claim: str, values: Mapping[str, float]) -> bool | None:
+    """The claim's threshold on mean values alone (condition -> mean), without an interval."""
+    c = _claim(claim)
+    parts = c.claims if isinstance(c, AllOf) else (c,)
+    out = True
+    for p in parts:
+        if p.a not in values or p.b not in values:
+            return None
+        d = values[p.a] - values[p.b]
+        out = out and {">": d > 0, ">>": d > p.margin, ">=": d >= -p.margin, "<": d < -p.margin,
+                       "~": abs(d) < p.margin}[p.op]
+    return bool(out)
+
+
+def claims_text(table: Table, claims: Iterable[str] | None = None) -> str:
+    """One line per claim, judged inside ``table``: ``- <claim> (<threshold>): <verdict> (difference,
+    95 % interval, seeds)``; a claim whose conditions the table lacks reads 'not run'."""
+    if not isinstance(table, Table):
+        raise ValueError(f"table={type(table).__name__} is not allowed; allowed: a focusmim.experiments.Table "
+                         "(claims are judged from its per-seed values)")
     names = list(CLAIMS if claims is None else claims)
-    return "\n".join(f"- {c}: {verdict(judge(c, values))}" for c in names)
+    lines = []
+    for c in names:
+        r = judge_table(c, table)
+        lines.append(f"- {c} [{r['claim']}]: {describe(r, _column(_claim(c)))}")
+    return "\n".join(lines)
 
 
 def _pct(v: Any) -> str:
@@ -116,21 +152,52 @@ def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:
     return out
 
 
+def _cell(text: Any) -> str:
+    """Text for a markdown table cell: a '|' inside (e.g. chapter 5's 'model | input' conditions) escaped."""
+    return str(text).replace("|", "\\|")
+
+
 def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     # where the row's runs were trained (they record it) before the executing machine's meta
     dev = row.get("device") or meta.get("device_name") or meta.get("device") or ""
     seeds = row.get("pretrain_seeds", meta.get("seeds", meta.get("pretraining seeds")))
     wall = row.get("wall_time_s")
+    if row.get("epochs") == 0 and not row.get("pretrain_seeds"):  # a baseline without pretraining (raw pixels)
+        return f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px, no pretraining"
     parts = [f"{meta.get('dataset', '?')} {meta.get('image_size', '?')} px",
              f"{row.get('epochs', meta.get('epochs', '?'))} ep"]
     if meta.get("batch_size"):
         parts.append(f"batch {meta['batch_size']}")
-    if meta.get("precision") == "bf16":
+    precision = row.get("precision") or (None if row.get("device") else meta.get("precision"))
+    if precision and "bf16" in str(precision):  # the runs' own record; the executing machine's only without one
         parts.append("bf16")
     parts += [f"seeds {list(seeds) if seeds is not None else '?'}", str(dev)]
     if wall:
         parts.append(f"{wall / 60:.1f} min" if wall < 3600 else f"{wall / 3600:.1f} h")
     return ", ".join(parts)
+
+
+STALE_REASONS = {"foveal": "trained with the earlier foveal filter (before the reference's foveation)",
+                 "blurry_periphery": "trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)"}
+
+
+def stale_reason(row: Mapping[str, Any], store: str | Path | None = None) -> str:
+    """Why a stored row's runs are no longer what their condition means today ("" when they are): a run
+    whose stored config keys elsewhere now was made under an earlier rule (the foveal filter, the blurry
+    periphery's learning rate). Read from the book's run store (``results/store``); runs on data that
+    need local files to be keyed (imagenette, own images) are not checked."""
+    root = Path(store) if store is not None else results_dir() / "store"
+    for key in row.get("run_keys") or ():
+        p = root / key / "config.json"
+        if not p.exists():
+            continue
+        try:
+            cfg = Config.from_dict(json.loads(p.read_text()))
+        except (ValueError, TypeError):
+            continue
+        if cfg.dataset in ("cifar10", "stl10", "synthetic") and cfg.key() != key:
+            return STALE_REASONS.get(cfg.masker, "keyed by an earlier rule")
+    return ""
 
 
 def _final_rows(rows: list[dict]) -> list[dict]:
@@ -169,7 +236,8 @@ def headline_rows(tables: Mapping[str, tuple[str, Table]]) -> list[dict]:
             c = r["condition"]
             if c in PAPER_ACCURACY and c not in out and r.get("accuracy_mean") is not None:
                 out[c] = {"condition": c, "ours": r["accuracy_mean"], "std": r.get("accuracy_std") or 0.0,
-                          "paper": PAPER_ACCURACY[c], "table": name, "preset": preset, "budget": _budget(t.meta, r)}
+                          "paper": PAPER_ACCURACY[c], "table": name, "preset": preset, "budget": _budget(t.meta, r),
+                          "stale": stale_reason(r)}
     order = list(PAPER_ACCURACY)
     return sorted(out.values(), key=lambda x: order.index(x["condition"]))
 
@@ -216,30 +284,34 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
                 "| condition | ours | paper (STL-10) | ours − paper | budget (dataset, size, epochs, seeds, device) |",
                 "|---|---|---|---|---|"]
         for r in rows:
+            stale = f"; {r['stale']}" if r.get("stale") else ""
             out.append(f"| {r['condition']} | {_pm(r['ours'], r['std'])} | {_pct(r['paper'])} | "
-                       f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}) |")
+                       f"{100 * (r['ours'] - r['paper']):+.1f} | {r['budget']} ({r['table']}, {r['preset']}{stale}) |")
         if figure:
             out += ["", f"![ours against the paper's STL-10 numbers]({figure})"]
-    values_by_preset: dict[str, dict[str, dict[str, float]]] = {}
-    for name, (preset, t) in tables.items():
-        if not _is_chapter(name):
-            continue
-        for r in _final_rows(t.rows):
-            for col, v in r.items():
-                if (col.endswith("_mean") or col.endswith(" mean")) and isinstance(v, (int, float)):
-                    values_by_preset.setdefault(preset, {}).setdefault(col, {}).setdefault(r["condition"], v)
     out += ["", "## The paper's claims", "",
-            "Judged on the chapters' tables, at the largest budget at which every condition a claim needs was run.",
-            "", "| claim | verdict | judged at |", "|---|---|---|"]
-    presets = sorted(values_by_preset, key=PRESET_RANK.get, reverse=True)
-    for claim, (col, _) in all_claims().items():
-        result, where = None, ""
-        for preset in presets:
-            result = judge(claim, values_by_preset[preset].get(col, {}))
-            if result is not None:
-                where = f"{preset} preset"
-                break
-        out.append(f"| {claim} | {verdict(result)} | {where} |")
+            "Each claim is judged inside one table (same budget, same pretraining seeds, same probe), the one of "
+            "the largest budget that holds both of its conditions: the mean per-seed difference with a 95 % "
+            "Student-t interval over pretraining seeds. It holds when the whole interval lies on the claim's "
+            "side of its threshold, does not hold when it lies on the other side, and is inconclusive when it "
+            "straddles it or when there is only one pretraining seed.", "",
+            "| claim | threshold | verdict | difference (95 % interval) | judged in |", "|---|---|---|---|---|"]
+    for r in claims_table(root):
+        out.append(f"| {_cell(r['claim'])} | {_cell(r['threshold'])} | {r['verdict']} | {_cell(r['difference'])} | "
+                   f"{_cell(r['where'])} |")
+    curves = tables.get("01_masking_strategy-curves")
+    if curves is not None:
+        preset, t = curves
+        epochs = t.meta.get("curve_epochs") or sorted({r["epoch"] for r in t.rows})
+        by_budget = ch01.claims_by_budget(t, ch01.MAIN_CLAIMS)
+        out += ["", "### At each budget", "",
+                f"Chapter 1's claims judged again on the same runs probed after fewer epochs ({preset} preset, "
+                f"{_budget(t.meta, next(iter(t.rows), {}))}): where a verdict moves with the budget, it is a "
+                "statement about the budget.", "",
+                "| claim | " + " | ".join(f"{e} epochs" for e in epochs) + " |",
+                "|---|" + "---|" * len(epochs)]
+        for r in by_budget.rows:
+            out.append(f"| {_cell(r['claim'])} | " + " | ".join(r[f"verdict {e}"] for e in epochs) + " |")
     low = [f"{n} ({p})" for n, (p, _) in tables.items() if p in ("smoke", "cpu") and _is_chapter(n)]
     if low:
         out += ["", "Tables at a small budget (smoke: synthetic images; cpu: CIFAR-10 for minutes) test the "
@@ -250,6 +322,42 @@ def summary_markdown(root: str | Path | None = None, *, figure: str | None = Non
         out += [f"Every condition of every table, with the internal checks (learning-rate checks, synthetic "
                 f"runs), is in {{doc}}`{appendix}`."]
     return "\n".join(out) + "\n"
+
+
+def claims_table(root: str | Path | None = None) -> list[dict]:
+    """One row per claim (:func:`all_claims`): judged inside the chapter table of the largest budget
+    that holds both of its conditions (:func:`judge_table`), with ``claim``, ``threshold``, ``verdict``,
+    ``difference`` (text), ``where`` (table, preset, budget) and ``result`` (the numbers)."""
+    root = Path(root) if root is not None else results_dir()
+    names = sorted({p.stem for d in root.iterdir() if d.is_dir() and d.name in PRESET_RANK
+                    for p in d.glob("*.json")}) if root.exists() else []
+    candidates = []  # (rank, chapter name, preset, table), largest budget first
+    for name in (n for n in names if _is_chapter(n)):
+        for preset, t in load_tables(name, root).items():
+            candidates.append((PRESET_RANK[preset], name, preset, t))
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    rows = []
+    for cname, claim in all_claims().items():
+        best = None
+        for _, name, preset, t in candidates:
+            r = judge_table(cname, t)
+            if r["verdict"] != "not run":
+                best = (r, name, preset, t)
+                break
+        if best is None:
+            rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": "not run", "difference": "",
+                         "where": "", "result": None})
+            continue
+        r, name, preset, t = best
+        rows_ = table_rows(t)
+        stale = sorted({stale_reason(rows_[c]) for c in claim.conditions() if c in rows_} - {""})
+        text = describe(r, _column(claim))
+        diff = text[len(r["verdict"]):].strip().strip("()")
+        first = next(iter(table_rows(t).values()), {})
+        where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; runs {'; '.join(stale)}" if stale else "")
+        rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": r["verdict"], "difference": diff,
+                     "where": where, "result": r, "table": name, "preset": preset, "stale": stale})
+    return rows
 
 
 def appendix_markdown(root: str | Path | None = None) -> str:
@@ -275,8 +383,9 @@ def appendix_markdown(root: str | Path | None = None) -> str:
                 if r.get("accuracy_mean") is None:
                     continue
                 p = PAPER_ACCURACY.get(r["condition"])
+                stale = stale_reason(r)
                 out.append(f"| {name} ({preset}) | {r['condition']} | {_pm(r['accuracy_mean'], r.get('accuracy_std'))} | "
-                           f"{_pct(p)} | {_budget(t.meta, r)} |")
+                           f"{_pct(p)} | {_budget(t.meta, r)}{f'; {stale}' if stale else ''} |")
         out.append("")
     return "\n".join(out)
 

@@ -45,6 +45,7 @@ from focusmim.presets import NOTEBOOK_DEFAULTS  # noqa: E402
 MAIN = ("random patches", "masked periphery", "foveal filter", "plain autoencoder")
 BLURRED = ("blurry random patches", "blurry periphery")
 ZOO_PER_TAR = 3
+SWEEP_RATIOS = (0.2, 0.4, 0.6, 0.8, 0.9)  # where a preset's chapter has no sweep yet, the queue trains this one
 # measured: the paper's autoencoder at 96 px, batch 512, bf16, compiled, on an H200 (issue 29: 22,707
 # images/s); at 32 px 24,068 images/s. A plan's first guess, replaced by the lease's own runs once one is done.
 GUESS_IMAGES_PER_S = {96: 22_700, 32: 24_000}
@@ -88,7 +89,7 @@ def science_queue(preset: str, *, epochs: int | None = None, seeds=None, groups=
                   for s in seeds for c in BLURRED]
     if "sweep" in groups:
         s0 = tuple(nd.get("ablation_seeds", (0,)))[0]
-        for c, over in sweep_conditions(nd["ratios"]).items():
+        for c, over in sweep_conditions(nd["ratios"] or SWEEP_RATIOS).items():
             cfg = base.replace(seed=s0, **over)
             if all(cfg.key() != it.cfg.key() for it in items):  # the default ratios are the main runs
                 items.append(Item("sweep", c, cfg, probe_seeds, ("best",)))

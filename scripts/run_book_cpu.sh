@@ -13,7 +13,11 @@ run() { local nb=$1; shift; echo "== $nb $(date +%T)"; papermill "notebooks/$nb.
 for nb in "$@"; do
   case $nb in
     # chapters 01-03 render the runs trained on the GPU (scripts/device_precompute.sh) from the store
-    01_masking_strategy|02_decorrelation|03_augmentation) run $nb -p preset gpu ;;
+    # chapter 1: the imagenette preset (96 px ImageNet photographs; runs from scripts/device_queue.sh on an H200)
+    01_masking_strategy) run $nb -p preset imagenette ;;
+    # chapters 2-3 at the gpu tier (CIFAR-10 32 px); their foveal and blurry-periphery runs predate the reference
+    # foveation and the periphery's lr for blurry periphery (new keys): re-rendering them retrains those on the GPU
+    02_decorrelation|03_augmentation) run $nb -p preset gpu ;;
     # CIFAR-10 with rembg's maps: 10,000 pretraining images, of which rembg finds an object in about 3,200
     # (the paper's filter keeps those), 12 epochs; the maps come from `python -m focusmim maps` (slow on a CPU:
     # about 0.18 s per image on 2 cores; computed on the GPU machine's CPU and carried back)

@@ -23,12 +23,17 @@ import torch
 
 from focusmim import masking
 from focusmim.chapters import register
+from focusmim.claims import describe, judge
 from focusmim.data import load_for_config
 from focusmim.data.base import spread_over_classes
-from focusmim.experiments import Table, compare
+from focusmim.paper import CLAIMS
+from focusmim.presets import PRESET_RANK
+from focusmim.experiments import Table, compare, load_tables, mean_std
+from focusmim.probe import evaluate
 from focusmim.runs import Run, RunStore
 
-__all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions",
+__all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions", "budget_curves",
+           "claims_by_budget", "shown_sweep", "curve_table", "MAIN_CLAIMS",
            "reconstructions", "reconstruction_images", "same_images", "accuracies", "N_RECONSTRUCTIONS"]
 
 NAME = "01_masking_strategy"
@@ -42,6 +47,9 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "blurry periphery": dict(masker="blurry_periphery"),
     "plain autoencoder": dict(masker="none"),
 }
+# the paper's claims this chapter judges (focusmim.paper.CLAIMS)
+MAIN_CLAIMS = ("patches >= periphery", "periphery >> foveal", "foveal ~ autoencoder", "autoencoder > raw pixels",
+               "blur hurts patches", "blur hurts periphery")
 # strategies whose masking ratio is swept
 SWEEP = {"random patches": "random_patches", "masked periphery": "masked_periphery"}
 N_RECONSTRUCTIONS = 3  # test images reconstructed by every strategy (one per class)
@@ -153,24 +161,98 @@ def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     ``sweep`` (rows with ``strategy`` and ``ratio``), ``reconstructions``
     (condition -> dict of uint8 image lists), ``fractions`` and ``runs``."""
     store = store if store is not None else RunStore()
-    sweep_conds = sweep_conditions(nb.ratios)  # validated before any training
+    ratios = list(nb.ratios or ())
+    sweep_conds = sweep_conditions(ratios) if ratios else {}  # validated before any training
     table = compare(nb.base, STRATEGIES, seeds=nb.seeds, probe_seeds=nb.probe_seeds, raw_pixels=True,
                     store=store, title="Linear probe per masking strategy", progress=progress)
-    sweep = compare(nb.base, sweep_conds, seeds=nb.ablation_seeds, probe_seeds=nb.probe_seeds, store=store,
-                    title="Masking-ratio sweep", progress=progress)
+    if sweep_conds:
+        sweep = compare(nb.base, sweep_conds, seeds=nb.ablation_seeds, probe_seeds=nb.probe_seeds, store=store,
+                        title="Masking-ratio sweep", progress=progress)
+    else:  # a preset without a sweep (its runs await a GPU): the chapter shows a smaller tier's
+        sweep = Table("Masking-ratio sweep", meta=dict(table.meta, ratios=[]))
     for row in sweep.rows:
         strategy, ratio = row["condition"].rsplit(", ratio ", 1)
         row["strategy"], row["ratio"] = strategy, float(ratio)
-    sweep.meta["ratios"] = [float(r) for r in nb.ratios]
+    sweep.meta["ratios"] = [float(r) for r in ratios]
+    curves = budget_curves(nb.base, table, nb.probe_seeds, store) if nb.base.snapshot_epochs else None
     runs = {name: rs[:1] for name, rs in table.runs.items()}  # the first seed's runs, trained by compare
 
     test = reconstruction_images(nb.base)
     recon = same_images({name: reconstructions(rs[0], test) for name, rs in runs.items()},
                         {name: rs[0] for name, rs in runs.items()})
     return {"table": table, "sweep": sweep, "reconstructions": recon, "fractions": masked_fractions(96),
-            "runs": runs, "image_size": nb.base.image_size}
+            "runs": runs, "image_size": nb.base.image_size, "curves": curves}
+
+
+def budget_curves(base, table: Table, probe_seeds: Sequence[int], store: RunStore | None = None) -> Table:
+    """Probe accuracy of every strategy of ``table`` after each snapshot epoch of its runs and at the end
+    (the best checkpoint, as the table), one row per (condition, epoch), with the per-seed accuracies; the
+    raw-pixel baseline as a constant row at every epoch, so that each epoch is a whole comparison of its own
+    (:func:`claims_by_budget`). The probes are the runs' cached ones (the GPU lease computed them)."""
+    epochs = [*base.snapshot_epochs, base.epochs]
+    curves = Table("Probe accuracy against pretraining epochs",
+                   meta=dict(table.meta, curve_epochs=epochs, probe_seeds=list(probe_seeds)))
+    raw = next((r for r in table.rows if r["condition"] == "raw pixels"), None)
+    for name, runs in table.runs.items():
+        for e in epochs:
+            which = "best" if e == base.epochs else e
+            evals = [evaluate(r, probe_seeds, which) for r in runs]
+            accs = [ev["accuracy_mean"] for ev in evals]
+            mean, std = mean_std(accs) if len(accs) > 1 else (accs[0], evals[0]["accuracy_std"])
+            curves.rows.append({"condition": name, "epoch": e, "checkpoint": str(which), "accuracy_mean": mean,
+                                "accuracy_std": std, "seed_accuracies": accs,
+                                "pretrain_seeds": [r.config.seed for r in runs],
+                                "run_keys": [r.dir.name for r in runs], "device": runs[0].metrics.get("device_name")})
+    if raw is not None:
+        for e in epochs:
+            curves.rows.append({**{k: raw[k] for k in ("condition", "accuracy_mean", "accuracy_std")},
+                                "epoch": e, "checkpoint": "none", "pretrain_seeds": []})
+    return curves
+
+
+def claims_by_budget(curves: Table, claims: Sequence[str]) -> Table:
+    """Each claim judged at each budget of :func:`budget_curves` (inside that epoch's rows: same runs,
+    seeds and probe): one row per claim with its verdict and difference at every epoch."""
+    epochs = curves.meta.get("curve_epochs") or sorted({r["epoch"] for r in curves.rows})
+    out = Table("The paper's claims at each budget", meta=dict(curves.meta))
+    for c in claims:
+        row = {"claim": c, "threshold": CLAIMS[c].threshold()}
+        for e in epochs:
+            rows = {r["condition"]: r for r in curves.rows if r["epoch"] == e}
+            res = judge(CLAIMS[c], rows)
+            row[f"{e} epochs"] = describe(res)
+            row[f"verdict {e}"] = res["verdict"]
+        out.rows.append(row)
+    return out
 
 
 def accuracies(table: Table) -> dict[str, float]:
     """condition -> mean accuracy of a table (for :func:`focusmim.paper.claim_holds`)."""
     return {r["condition"]: r["accuracy_mean"] for r in table.rows if r.get("accuracy_mean") is not None}
+
+
+def shown_sweep(sweep: Table, preset: str, root=None) -> tuple[Table, str]:
+    """The sweep the chapter shows, and a line saying whose it is: this preset's when it has one, else the
+    published sweep of the largest smaller tier (``results/<preset>/01_masking_strategy-sweep.json``)."""
+    if sweep.rows:
+        return sweep, f"the masking-ratio sweep at this preset ({preset})"
+    for tier, t in load_tables(f"{NAME}-sweep", root).items():
+        if PRESET_RANK[tier] < PRESET_RANK.get(preset, 99) and t.rows:
+            m = t.meta
+            return t, (f"no sweep at this preset ({preset}: its runs await a GPU lease); shown: the {tier} tier's "
+                       f"({m.get('dataset')} {m.get('image_size')} px, {m.get('epochs')} epochs)")
+    return sweep, f"no sweep at this preset ({preset}) and none published at a smaller one"
+
+
+def curve_table(curves: Table) -> Table:
+    """:func:`budget_curves` as one row per condition and one column per budget (``<e> epochs``: mean
+    ± std over pretraining seeds), for reading beside the figure."""
+    epochs = curves.meta.get("curve_epochs") or sorted({r["epoch"] for r in curves.rows})
+    out = Table(curves.title, meta=dict(curves.meta))
+    for name in dict.fromkeys(r["condition"] for r in curves.rows):
+        row = {"condition": name}
+        for r in curves.rows:
+            if r["condition"] == name:
+                row[f"{r['epoch']} epochs"] = f"{100 * r['accuracy_mean']:.1f} ± {100 * (r['accuracy_std'] or 0):.1f} %"
+        out.rows.append(row)
+    return out

@@ -30,6 +30,7 @@ from focusmim import foreground as fg_maps
 from focusmim import masking
 from focusmim.captions import weights_note
 from focusmim.chapters import register
+from focusmim.claims import Claim
 from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.data import load_for_config
@@ -317,9 +318,8 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
 # the paper's claim for the results page (focusmim.report): a periphery-trained model's error on the
 # foreground drops when a second visible disc is placed on the object
 CLAIMS = {
-    "covert attention lowers foreground error": (
-        "foreground mean", lambda c: c["no second disc | periphery + disc on the object"]
-        < c["no second disc | periphery only"]),
+    "covert attention lowers foreground error": Claim("no second disc | periphery + disc on the object", "<",
+                                                      "no second disc | periphery only", column="foreground"),
 }
 
 

@@ -31,6 +31,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from focusmim.progress import progress_bar
+
 from .base import IMAGENETTE_FOLDER as FOLDER
 from .base import is_split_tree as _is_tree
 from .base import ImageSet, default_cache_dir
@@ -91,15 +93,29 @@ def prepare(archive: str | os.PathLike, out: str | os.PathLike, *, size: int = N
 def download_archive(cache_dir=None, url: str = URL) -> Path:
     """Download fast.ai's archive (``url``) into the cache once and :func:`prepare` it; returns the
     ``imagenette96`` folder (``<cache>/imagenette96``)."""
-    from torchvision.datasets.utils import download_url
-
     base = Path(cache_dir) if cache_dir not in (None, False, True) else default_cache_dir()
     out = base / FOLDER
     if _is_tree(out):
         return out
-    name = url.rsplit("/", 1)[-1]
-    download_url(url, str(base / "downloads"), filename=name)
-    return prepare(base / "downloads" / name, out)
+    dest = base / "downloads" / url.rsplit("/", 1)[-1]
+    if not dest.exists():
+        _fetch(url, dest)
+    return prepare(dest, out)
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest`` (a temporary file renamed into place), with a progress bar."""
+    import urllib.request
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.part")
+    with urllib.request.urlopen(url) as r, open(tmp, "wb") as f:
+        total = int(r.headers.get("Content-Length") or 0) or None
+        with progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+                bar.update(len(chunk))
+    os.replace(tmp, dest)
 
 
 def load_imagenette(split, *, image_size=None, root=None, download=False, n=None, seed=0, cache_dir=None,

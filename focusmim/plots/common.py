@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from focusmim.captions import budget_caption
 
 __all__ = [
+    "as_jpeg",
     "bar_chart",
     "table_bars",
     "image_panel_problems",
@@ -326,3 +327,28 @@ def provenance_caption(fig: Figure, meta: Any, prefix: str = "Budget: ") -> str:
     text = prefix + budget_caption(meta)
     fig.text(0.01, -0.01, text, fontsize=7, color="dimgray", ha="left", va="top")
     return text
+
+
+def as_jpeg(fig: Figure, quality: int = 88, dpi: int = 100):
+    """``fig`` as a JPEG for a notebook's output (an ``IPython.display.Image``), closed afterwards: a grid of
+    photographs is several times smaller as JPEG than as the inline backend's PNG, which keeps the committed
+    notebooks small. End a cell with it to show the figure.
+
+        >>> import matplotlib.pyplot as plt
+        >>> img = as_jpeg(plt.figure(figsize=(1, 1)))
+        >>> img.format, img.data[:2] == b"\\xff\\xd8"
+        ('jpeg', True)
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig={type(fig).__name__} is not allowed; allowed: a matplotlib Figure")
+    if not (isinstance(quality, int) and 1 <= quality <= 95):
+        raise ValueError(f"quality={quality!r} is not allowed; allowed: a whole number from 1 to 95")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    return Image(data=buf.getvalue(), format="jpeg")

@@ -35,6 +35,7 @@ from focusmim.plots.common import (
 __all__ = [
     "strategy_bars",
     "ratio_sweep",
+    "budget_curve",
     "reconstruction_grid",
     "decorrelation_bars",
     "sparsity_bars",
@@ -76,6 +77,27 @@ def ratio_sweep(sweep, *, title: str = "Accuracy against masking ratio") -> Figu
         raise ValueError("sweep has no rows; allowed: a Table from chapter 1's compute()['sweep']")
     fig = line_plot(None, series, xlabel="masking ratio", paper=PAPER_RATIO, title=title)
     provenance_caption(fig, sweep)
+    return fig
+
+
+def budget_curve(curves, *, title: str = "Probe accuracy against pretraining epochs") -> Figure:
+    """Linear-probe accuracy (mean +- std over pretraining seeds) of every strategy after each budget of the
+    same runs (chapter 1's ``curves``), raw pixels as a dotted line."""
+    _need_table(curves)
+    series: dict[str, Any] = {}
+    raw = None
+    for name in dict.fromkeys(r["condition"] for r in curves.rows):
+        rows = sorted((r for r in curves.rows if r["condition"] == name), key=lambda r: r["epoch"])
+        if name == "raw pixels":
+            raw = rows[-1]["accuracy_mean"]
+            continue
+        series[name] = ([r["accuracy_mean"] for r in rows], [r["accuracy_std"] for r in rows],
+                        [r["epoch"] for r in rows])
+    if not series:
+        raise ValueError("curves has no rows; allowed: a Table from chapter 1's compute()['curves']")
+    fig = line_plot(None, series, xlabel="pretraining epochs", title=title,
+                    hlines=None if raw is None else {"raw pixels": raw})
+    provenance_caption(fig, curves)
     return fig
 
 
