@@ -17,7 +17,9 @@ The public API, one name per step of the data flow (config -> pretrain -> evalua
 
 ``fm.pretrain(cfg)`` trains (or reuses) the run a config names, ``fm.evaluate(run)``
 (``focusmim.probe.evaluate``) reads its frozen code out with linear probes, and ``fm.compare(base, conditions)``
-does both for a dict of named conditions and returns a results table.
+does both for a dict of named conditions and returns a results table. The book's trained models come
+with the repository (``zoo/``): ``fm.pretrained()`` lists them, ``fm.load_pretrained(name)`` loads one
+offline (its checksum checked), ``fm.probe_pretrained(name)`` probes it.
 
 The names resolve on first use (PEP 562), so ``import focusmim`` stays cheap and the
 package's modules keep a one-way import order (see ARCHITECTURE.md).
@@ -40,6 +42,7 @@ _API = {
     "RunStore": ("focusmim.runs", "RunStore"),
     "load_pretrained": ("focusmim.zoo", "load_pretrained"),
     "pretrained": ("focusmim.zoo", "pretrained"),
+    "probe_pretrained": ("focusmim.zoo", "probe"),
 }
 __all__ = ["__version__", *_API]
 

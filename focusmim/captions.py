@@ -176,6 +176,7 @@ def weights_note(records: Any, *, short: bool = False) -> str:
             gaps = [abs(float(r["final_loss"]) - float(r["shown_final_loss"])) / abs(float(r["shown_final_loss"]))
                     for r in retrains if r.get("final_loss") is not None and r.get("shown_final_loss")]
             if gaps:
-                text += f"; final training loss within {100 * max(gaps):.1f} % of {'those runs' if many else 'that run'}"
+                text += (f"; final training loss within {100 * max(gaps):.1f} % of "
+                         f"{'those runs' if many else 'that run'}")
             parts.append(text)
     return "; ".join(parts)

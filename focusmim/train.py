@@ -35,7 +35,8 @@ from typing import Any, Callable
 import torch
 
 import focusmim
-from focusmim import adios, distributed, foreground, masking, models  # noqa: F401  (adios registers the ADIOS objectives, foreground 'rembg')
+# adios registers the ADIOS objectives, foreground 'rembg'
+from focusmim import adios, distributed, foreground, masking, models  # noqa: F401
 from focusmim.augment import random_resized_crop
 from focusmim.config import Config, ConfigError, resolve_device
 from focusmim.data import load_for_config

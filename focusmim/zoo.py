@@ -10,6 +10,7 @@ match is named and never loaded.
     ['MB', 'accuracy', 'data', 'device']
     >>> model = load_pretrained("imagenette96-masked-periphery")    # doctest: +SKIP
     >>> recon, z = model(images)           # images: float (B,3,96,96) in [0,1]  # doctest: +SKIP
+    >>> probe("imagenette96-masked-periphery")["accuracy_mean"]     # linear probe, data here  # doctest: +SKIP
 
 A run of the run store whose own weights are not kept finds its zoo model by its key
 (:func:`for_run`; :meth:`focusmim.runs.Run.load_model` does this for ``which="best"``).
@@ -28,12 +29,15 @@ from typing import Any
 import torch
 
 from focusmim import models
-from focusmim.config import Config
+from focusmim.config import Config, resolve_device
+from focusmim.data import load_for_config
 from focusmim.data.identity import key_fingerprint
 from focusmim.io import atomic_write_text, digest, file_digest
+from focusmim.probe import features, probe_features
 
 __all__ = ["zoo_dir", "export", "file_metadata", "budget", "entry", "add", "manifest", "find", "for_run",
-           "check", "load_pretrained", "weights_record", "pretrained", "ZooError", "MAX_FILE_BYTES", "MANIFEST"]
+           "check", "load_pretrained", "weights_record", "pretrained", "probe", "ZooError", "MAX_FILE_BYTES",
+           "MANIFEST"]
 
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 4 * 2**20  # a zoo file stays within 4 MiB (the repository's limit for one file of weights)
@@ -236,3 +240,26 @@ def pretrained(folder: str | os.PathLike | None = None):
              "final_loss": e.get("final_loss"), "device": (e.get("budget") or {}).get("device"),
              "MB": round(e["bytes"] / 1e6, 2), "run_key": e["run_key"]} for e in manifest(folder)]
     return pd.DataFrame(rows, columns=cols)
+
+
+def probe(name: str, *, seeds=(0,), data_root: str | os.PathLike | None = None, device: str | None = None,
+          folder: str | os.PathLike | None = None) -> dict:
+    """The linear probe (and kNN) of zoo model ``name``'s frozen encoder with its run's protocol
+    (:func:`focusmim.probe.probe_features`: the run's ``n_labeled`` labeled images split 4:1, its test images,
+    one head per seed in ``seeds``), on the dataset found here (``data_root``, else where the run's config
+    says when that exists, else the default places). ``same_data`` in the result says whether those files are
+    the ones the model's run used (their fingerprint against the manifest's). The manifest's ``accuracy``
+    came from the run's fp32 weights with five seeds; the fp16 weights give nearly the same."""
+    e = find(name, folder)
+    cfg = Config.from_dict(e["config"])
+    if data_root is None and cfg.data_root is not None and not Path(cfg.data_root).expanduser().is_dir():
+        cfg = cfg.replace(data_root=None)  # stored on another machine: the data found here
+    cfg = cfg.replace(foreground="none", **({} if data_root is None else {"data_root": str(data_root)}))
+    device = torch.device(device or resolve_device("auto"))
+    model = load_pretrained(name, device=device, folder=folder)
+    train, test = load_for_config(cfg, "train"), load_for_config(cfg, "test")
+    res = probe_features(features(model.encode, train.images, device=device), train.labels,
+                         features(model.encode, test.images, device=device), test.labels, tuple(seeds))
+    res.update(name=e["name"], run_key=e["run_key"], precision=e.get("precision", PRECISION),
+               same_data=key_fingerprint(cfg) == e.get("data_fingerprint"))
+    return res

@@ -91,7 +91,8 @@ def main(argv=None) -> int:
         except zoo.ZooError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(f"{e['name']}: run {e['run_key']}, {e['bytes'] / 1e6:.2f} MB, probe accuracy {100 * e['accuracy']:.1f} %, "
+        print(f"{e['name']}: run {e['run_key']}, {e['bytes'] / 1e6:.2f} MB, "
+              f"probe accuracy {100 * e['accuracy']:.1f} %, "
               f"final loss {e['final_loss']:.5f}", flush=True)
     problems = check(folder)
     for line in problems:

@@ -136,6 +136,18 @@ def test_a_run_without_its_weights_loads_its_zoo_model(tiny, tmp_path, monkeypat
         bare.load_model("last")  # the zoo holds the best weights only
 
 
+def test_a_zoo_model_is_probed_with_its_runs_protocol(tiny):
+    from focusmim.probe import evaluate
+
+    run, folder, _ = tiny
+    got = fm.probe_pretrained(NAME, folder=folder)
+    want = evaluate(run, seeds=(0,))  # the run's fp32 weights
+    assert got["same_data"] and got["run_key"] == run.dir.name and got["precision"] == "fp16"
+    assert (got["n_train"], got["n_test"], got["dim"]) == (want["n_train"], want["n_test"], want["dim"])
+    assert got["accuracy_mean"] == pytest.approx(want["accuracy_mean"], abs=0.05)
+    assert got["knn_accuracy"] == pytest.approx(want["knn_accuracy"], abs=0.05)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (checked on the GPU machine)")
 def test_zoo_models_load_on_cuda_in_the_asked_dtype(tiny):
     run, folder, _ = tiny
@@ -185,3 +197,13 @@ def test_the_committed_zoo_says_what_its_runs_recorded():
         assert e["accuracy"] in [p["accuracy_mean"] for p in best if p.get("which") == "best"]
         assert (ROOT / e["training_log"]).read_text() == run.read_bytes("metrics.csv").decode()
         assert e["name"].startswith(f"{e['dataset']}{e['image_size']}-")
+
+
+def test_the_readme_table_is_the_manifest():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)` \| (\w+) \| (\d+) \| (\w+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) \|$", text, re.M)
+    want = [(e["name"], e["dataset"], str(e["image_size"]), e["masker"], str(e["epochs"]),
+             f"{100 * e['accuracy']:.1f}", f"{e['bytes'] / 1e6:.1f}") for e in committed()]
+    assert rows == want

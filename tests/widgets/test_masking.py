@@ -27,3 +27,23 @@ def test_widget_render_and_model_lookup(tmp_path):
     assert wm.find_model(make_config("smoke"), "foveal", store=RunStore(tmp_path)) is None
     box = wm.explorer(torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8))
     assert type(box).__name__ == "VBox"
+
+
+def test_a_weightless_stored_run_draws_with_its_zoo_model_and_says_so(tmp_path, monkeypatch):
+    from focusmim import zoo
+    from focusmim.config import make_config
+    from focusmim.runs import RunStore
+    from focusmim.train import pretrain
+
+    base = make_config("smoke", epochs=1, n_unlabeled=32, n_labeled=40, n_test=32, batch_size=32, width=0.25)
+    store = RunStore(tmp_path / "store")
+    run = pretrain(base.replace(masker="masked_periphery"), store, progress=False)
+    zoo.add(zoo.export(run, tmp_path / "tiny.safetensors", name="tiny-periphery"), tmp_path / "zoo")
+    for p in run.dir.glob("*.pt"):  # the book's store keeps no weights
+        p.unlink()
+    assert wm.find_model(base, "masked_periphery", store=store) is None  # and the zoo does not have it
+    monkeypatch.setenv("FOCUSMIM_ZOO", str(tmp_path / "zoo"))
+    model = wm.find_model(base, "masked_periphery", store=store)
+    assert model.weights_source["zoo"] == "tiny-periphery"
+    title = wm.render(torch.rand(3, 32, 32), "masked_periphery", model=model)._suptitle.get_text()
+    assert title.endswith(f"\nreconstruction drawn by the zoo model tiny-periphery (run {run.dir.name}, fp16 weights)")
