@@ -176,6 +176,9 @@ class Config:
         if (self.masker == "foveal" and schemas.FOVEAL_VERSION > 1
                 and self.masker_kwargs().get("blend", schemas.FOVEAL_BLENDS[0]) == schemas.FOVEAL_BLENDS[0]):
             d["masker_version"] = schemas.FOVEAL_VERSION
+        if (self.masker == "covert_attention" and schemas.OBJECT_DISC_VERSION > 1
+                and self.masker_kwargs().get("placement") == "object"):
+            d["masker_version"] = schemas.OBJECT_DISC_VERSION
         for k in ("device", "data_root", "download", "skip_bad_images", "tensorboard"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone

@@ -178,7 +178,9 @@ def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
 
 
 STALE_REASONS = {"foveal": "trained with the earlier foveal filter (before the reference's foveation)",
-                 "blurry_periphery": "trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)"}
+                 "blurry_periphery": "trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)",
+                 "covert_attention": "trained with the second disc at the object's first maximal pixel (before "
+                                     "the confident centroid)"}
 
 
 def stale_reason(row: Mapping[str, Any], store: str | Path | None = None) -> str:

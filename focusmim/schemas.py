@@ -20,7 +20,7 @@ from __future__ import annotations
 from focusmim.registry import Param, Registry
 
 __all__ = ["DATASETS", "MASKERS", "MODELS", "OBJECTIVES", "BACKBONES", "MASK_NETWORKS", "N_PATCHES", "PLACEMENTS",
-           "FOVEAL_BLENDS", "FOVEAL_VERSION", "LOSS_WEIGHTS"]
+           "FOVEAL_BLENDS", "FOVEAL_VERSION", "LOSS_WEIGHTS", "OBJECT_DISC_VERSION"]
 
 DATASETS = Registry("dataset")
 MASKERS = Registry("masker")
@@ -35,6 +35,10 @@ FOVEAL_BLENDS = ("reference", "consistent")
 # version of the default foveal filter, part of a foveal run's key (``Config.key``) from version 2 on:
 # 1 = the consistent blend, the only filter before ``blend`` existed; 2 = the reference's foveation
 FOVEAL_VERSION = 2
+# where covert attention's second disc goes with placement='object', part of such a run's key from version 2
+# on: 1 = the foreground map's first maximal pixel (the object's top edge once rembg's maps saturate);
+# 2 = the confidence-weighted centroid of the pixels within 1 % of the maximum
+OBJECT_DISC_VERSION = 2
 # adios_mim: what weights the reconstruction error. 'mask': the soft mask (what is hidden is also where the
 # error counts; the mask network gets gradient through both); 'detached': the same weight, but the mask
 # network's gradient comes only through what it hides; 'image': every pixel counts equally.

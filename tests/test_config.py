@@ -257,6 +257,10 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(schemas, "FOVEAL_VERSION", 1)
         foveal1 = {k for k, c in stored.items() if c.masker == "foveal" and c.key() == k}
+    with monkeypatch.context() as m:  # covert attention's object disc before the confident centroid
+        m.setattr(schemas, "OBJECT_DISC_VERSION", 1)
+        disc1 = {k for k, c in stored.items() if c.masker == "covert_attention" and c.key() == k} - current
+    assert len(disc1) == 1 and all(stored[k].masker_params.get("placement") == "object" for k in disc1)
     # blurry periphery runs trained at 5e-4 before the paper's rule (1e-4, the periphery's) was followed:
     # they key to their folder without the rule's version and are no longer reached by a current config
     with monkeypatch.context() as m:
@@ -264,8 +268,21 @@ def test_every_stored_config_keys_to_its_folder(monkeypatch):
         old_lr = {k for k, c in stored.items() if c.key() == k} - current
     assert {stored[k].masker for k in old_lr} == {"blurry_periphery"} and len(old_lr) == 3
     monkeypatch.setattr(synthetic, "VERSION", 1)
+    monkeypatch.setattr(schemas, "OBJECT_DISC_VERSION", 1)  # the synthetic version-1 runs predate it too
     version1 = {k for k, c in stored.items() if c.dataset == "synthetic" and c.key() == k}
-    changed = set(stored) - current - version1 - foveal1 - old_lr
+    changed = set(stored) - current - version1 - foveal1 - old_lr - disc1
     assert not changed, f"keys changed: {sorted(changed)}"
     assert len(version1) == 11
     assert len(foveal1) == 6 and not foveal1 & current  # the earlier foveal filter's runs
+
+
+def test_the_object_disc_rule_is_in_the_key_of_object_placed_covert_runs_only(monkeypatch):
+    """Covert attention's disc on the object moved from the first maximal pixel to the confident centroid:
+    runs with placement='object' get new keys; random placement and every other masker keep theirs."""
+    from focusmim import schemas
+
+    obj = make_config("smoke", masker="covert_attention", masker_params={"placement": "object"}, foreground="gt")
+    rnd = make_config("smoke", masker="covert_attention")
+    now_obj, now_rnd = obj.key(), rnd.key()
+    monkeypatch.setattr(schemas, "OBJECT_DISC_VERSION", 1)
+    assert obj.key() != now_obj and rnd.key() == now_rnd

@@ -58,6 +58,7 @@ def test_committed_store_keys_are_unchanged(monkeypatch):
 
     monkeypatch.setattr(config_module, "LR_RULE_VERSION", {})
     monkeypatch.setattr(schemas, "FOVEAL_VERSION", 1)
+    monkeypatch.setattr(schemas, "OBJECT_DISC_VERSION", 1)
 
     checked = 0
     for d in sorted(p.parent for p in store.glob("*/config.json")):  # the store also holds tables/
