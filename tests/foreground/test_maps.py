@@ -200,6 +200,7 @@ def test_predictor_falls_back_to_image_by_image_when_batching_fails(monkeypatch)
 
     inner = _FakeInner()
     sess = type("S", (), {"inner_session": inner})()
+    monkeypatch.setattr(maps, "weights_path", lambda: "u2netp.onnx")  # no weights needed: the session is fake
     monkeypatch.setattr(maps, "_batched_session", lambda *a: _FakeInner())  # builds, then fails to run 4 images
     p = S.U2netpPredictor(sess, infer_batch=4)
     assert p.batched is not None
