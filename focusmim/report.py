@@ -177,17 +177,21 @@ def _budget(meta: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-STALE_REASONS = {"foveal": "trained with the earlier foveal filter (before the reference's foveation)",
-                 "blurry_periphery": "trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)",
-                 "covert_attention": "trained with the second disc at the object's first maximal pixel (before "
+STALE_REASONS = {"foveal": "runs trained with the earlier foveal filter (before the reference's foveation)",
+                 "blurry_periphery": "runs trained at lr 5e-4 (the paper's rule for the blurry periphery: 1e-4)",
+                 "covert_attention": "runs trained with the second disc at the object's first maximal pixel (before "
                                      "the confident centroid)"}
 
 
-def stale_reason(row: Mapping[str, Any], store: str | Path | None = None) -> str:
+def stale_reason(row: Mapping[str, Any], store: str | Path | None = None, meta: Mapping | None = None) -> str:
     """Why a stored row's runs are no longer what their condition means today ("" when they are): a run
     whose stored config keys elsewhere now was made under an earlier rule (the foveal filter, the blurry
     periphery's learning rate). Read from the book's run store (``results/store``); runs on data that
     need local files to be keyed (imagenette, own images) are not checked."""
+    if row.get("older"):
+        return str(row["older"])
+    if meta is not None and "disc on the object" in str(row.get("condition", "")) and "object_disc_rule" not in meta:
+        return "errors measured with the disc at the object's first maximal pixel (before the centroid rule)"
     root = Path(store) if store is not None else results_dir() / "store"
     for key in row.get("run_keys") or ():
         p = root / key / "config.json"
@@ -198,7 +202,7 @@ def stale_reason(row: Mapping[str, Any], store: str | Path | None = None) -> str
         except (ValueError, TypeError):
             continue
         if cfg.dataset in ("cifar10", "stl10", "synthetic") and cfg.key() != key:
-            return STALE_REASONS.get(cfg.masker, "keyed by an earlier rule")
+            return STALE_REASONS.get(cfg.masker, "runs keyed by an earlier rule")
     return ""
 
 
@@ -352,11 +356,11 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
             continue
         r, name, preset, t = best
         rows_ = table_rows(t)
-        stale = sorted({stale_reason(rows_[c]) for c in claim.conditions() if c in rows_} - {""})
+        stale = sorted({stale_reason(rows_[c], meta=t.meta) for c in claim.conditions() if c in rows_} - {""})
         text = describe(r, _column(claim))
         diff = text[len(r["verdict"]):].strip().strip("()")
         first = next(iter(table_rows(t).values()), {})
-        where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; runs {'; '.join(stale)}" if stale else "")
+        where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; {'; '.join(stale)}" if stale else "")
         rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": r["verdict"], "difference": diff,
                      "where": where, "result": r, "table": name, "preset": preset, "stale": stale})
     return rows

@@ -31,6 +31,7 @@ from focusmim import masking
 from focusmim.captions import weights_note
 from focusmim.chapters import register
 from focusmim.claims import Claim
+from focusmim.schemas import OBJECT_DISC_VERSION
 from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.data import load_for_config
@@ -290,7 +291,8 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
     conds = probe_conditions(fg)
     runs = train_conditions(base, conds, nb.seeds, store, progress)
     meta = provenance(base, seeds=nb.seeds, probe_seeds=nb.probe_seeds, foreground=fg, n_eval=n_eval)
-    errors = Table("foreground prediction error on held-out images", _error_rows(runs, n_eval), dict(meta))
+    errors = Table("foreground prediction error on held-out images", _error_rows(runs, n_eval),
+                   dict(meta, object_disc_rule=OBJECT_DISC_VERSION))  # where the disc on the object goes
     older = sorted({r["older"] for r in errors.rows if r.get("older")})
     if older:  # some errors were measured with the disc at the argmax (see ARGMAX_NOTE)
         errors.meta["older"] = older
