@@ -148,6 +148,24 @@ class Run:
         atomic_write_bytes(text.encode(), self.dir / MANIFEST)
         return path
 
+    def remove(self, name: str) -> None:
+        """Delete the file ``name`` of this run and its manifest entry (the entry first: a crash in
+        between leaves an unlisted file, which verification adopts, never a listed file that is gone).
+
+            >>> import tempfile
+            >>> from focusmim.config import make_config
+            >>> run = RunStore(tempfile.mkdtemp()).open(make_config("smoke"))
+            >>> run.save_json("ex.json", {"x": 1}); run.remove("ex.json")
+            >>> (run.dir / "ex.json").exists(), "ex.json" in run.manifest()
+            (False, False)
+        """
+        files = self.manifest()
+        if files is not None and name in files:
+            del files[name]
+            text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
+            atomic_write_bytes(text.encode(), self.dir / MANIFEST)
+        (self.dir / name).unlink(missing_ok=True)
+
     def temporary_files(self) -> list[Path]:
         """Leftovers of writes that were interrupted (``.<name>.*.tmp``)."""
         return sorted(p for p in self.dir.glob(".*.tmp") if p.is_file()) if self.dir.is_dir() else []
@@ -254,7 +272,7 @@ class Run:
         return got
 
     def cached_json_or_older(self, name: str, compute, older: str, note: str) -> Any:
-        """:meth:`cached_json`, except that when ``name`` is not cached and this run's
+        """:meth:`cached_json` (or :meth:`cached_arrays` for an ``.npz`` name), except that when ``name`` is not cached and this run's
         weights are not here to compute it (the book's store keeps no checkpoints), an
         ``older`` cached evaluation is returned with ``note`` under the key ``"older"``
         (say what differs), so that a figure can show it and say so. Without either,
@@ -271,7 +289,7 @@ class Run:
         if not (self.dir / name).exists() and not self.has_model("best") \
                 and not self.checkpoint_path("last").exists() and (self.dir / older).exists():
             return dict(self.load_json(older), older=note)
-        return self.cached_json(name, compute)
+        return self.cached_arrays(name, compute) if name.endswith(".npz") else self.cached_json(name, compute)
 
     def cached_arrays(self, name: str, compute) -> dict[str, np.ndarray]:
         """``compute()`` (a dict of arrays or tensors) once, stored as ``name`` (an .npz

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from focusmim import masking
@@ -33,7 +36,7 @@ from focusmim.probe import evaluate
 from focusmim.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions", "budget_curves",
-           "claims_by_budget", "shown_sweep", "curve_table", "MAIN_CLAIMS",
+           "claims_by_budget", "shown_sweep", "curve_table", "MAIN_CLAIMS", "read_examples",
            "reconstructions", "reconstruction_images", "same_images", "accuracies", "N_RECONSTRUCTIONS"]
 
 NAME = "01_masking_strategy"
@@ -100,8 +103,34 @@ def _older_name(n: int, seed: int) -> str:
     return f"reconstructions-n{n}-s{seed}.json"
 
 
-def _to_uint8(x: torch.Tensor) -> list:
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8).tolist()
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+
+
+IMAGE_KEYS = ("masked", "reconstruction", "target", "weight")  # the example images, uint8 (n,C,H,W)
+
+
+def _pack(d: dict) -> dict:
+    """Examples as arrays for :meth:`~focusmim.runs.Run.cached_arrays`: the images as uint8 arrays (a 96 px
+    grid as JSON lists takes 2.7 MB), everything else as one JSON string."""
+    meta = {k: v for k, v in d.items() if k not in IMAGE_KEYS}
+    return {**{k: np.asarray(d[k], np.uint8) for k in IMAGE_KEYS if k in d}, "meta": np.array(json.dumps(meta))}
+
+
+def _unpack(arrays: dict) -> dict:
+    out = {k: arrays[k] for k in IMAGE_KEYS if k in arrays}
+    out.update(json.loads(str(arrays["meta"])))
+    return out
+
+
+def read_examples(path) -> dict:
+    """Cached examples of :func:`reconstructions` from their file: ``.npz`` (images as arrays) or ``.json``
+    (examples cached before they were stored as arrays)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            return _unpack({k: z[k] for k in z.files})
+    return json.loads(path.read_text())
 
 
 def reconstruction_images(cfg) -> torch.Tensor:
@@ -114,8 +143,9 @@ def reconstruction_images(cfg) -> torch.Tensor:
 @torch.no_grad()
 def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
     """Masked input, reconstruction and target of ``images`` (uint8 (n,3,H,W)) for a
-    trained run's own masker, as uint8 nested lists (JSON-friendly), cached in the
-    run's folder. The mask is drawn from ``torch.Generator().manual_seed(seed)``.
+    trained run's own masker, as uint8 arrays, cached in the run's folder (``.npz``; examples
+    cached earlier as ``.json`` lists are read as they are). The mask is drawn from
+    ``torch.Generator().manual_seed(seed)``.
 
     For a run whose weights were not kept, the zoo's model of the run draws them (see
     :meth:`focusmim.runs.Run.load_model`); the cached result then says so under ``"weights"``
@@ -136,8 +166,12 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
         return got if weights is None else dict(got, weights=weights)
 
     digest = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()[:8]  # which images: part of the key
-    name = f"reconstructions-n{len(images)}-s{seed}-{digest}.json"
-    return run.cached_json_or_older(name, compute, _older_name(len(images), seed), OLDER_EXAMPLES)
+    base = f"reconstructions-n{len(images)}-s{seed}-{digest}"
+    if (run.dir / f"{base}.json").exists():  # cached before examples were stored as arrays
+        return run.load_json(f"{base}.json")
+    got = run.cached_json_or_older(f"{base}.npz", lambda: _pack(compute()), _older_name(len(images), seed),
+                                   OLDER_EXAMPLES)
+    return got if "older" in got else _unpack(got)
 
 
 def same_images(recon: dict[str, dict], runs: dict[str, Run]) -> dict[str, dict]:

@@ -32,7 +32,7 @@ from focusmim.captions import weights_note
 from focusmim.chapters import register
 from focusmim.claims import Claim
 from focusmim.schemas import OBJECT_DISC_VERSION
-from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
+from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES, read_examples
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.data import load_for_config
 from focusmim.data.base import spread_over_classes
@@ -254,7 +254,7 @@ def _steps(metrics: dict, batch_size: int) -> int:
 
 def longer_trained(run, store) -> tuple[str, int, dict] | None:
     """Among the finished runs in ``store`` with the same data, size, model and masker as
-    ``run`` and cached reconstructions (chapter 1's ``reconstructions-*.json``), the one
+    ``run`` and cached reconstructions (chapter 1's ``reconstructions-*.json`` or ``.npz``), the one
     that took the most optimiser steps, if more than ``run``: ``(its key, its steps, its
     reconstructions)``, else None. Reads the stored JSON only (no checkpoint, no data)."""
     import json
@@ -264,7 +264,8 @@ def longer_trained(run, store) -> tuple[str, int, dict] | None:
     root = getattr(store, "root", None)
     for d in sorted(root.iterdir()) if root is not None and root.exists() else []:
         # class-spread examples (named with their images' digest) before older ones
-        cached = sorted(d.glob("reconstructions-*.json"), key=lambda p: (len(p.stem.split("-")) < 4, p.name))
+        cached = sorted([*d.glob("reconstructions-*.json"), *d.glob("reconstructions-*.npz")],
+                        key=lambda p: (len(p.stem.split("-")) < 4, p.name))
         if not cached or not (d / "config.json").exists() or not (d / "metrics.json").exists():
             continue
         cfg, metrics = json.loads((d / "config.json").read_text()), json.loads((d / "metrics.json").read_text())
@@ -272,7 +273,7 @@ def longer_trained(run, store) -> tuple[str, int, dict] | None:
             continue
         steps = _steps(metrics, cfg["batch_size"])
         if steps > best_steps:
-            best, best_steps = (d.name, steps, json.loads(cached[0].read_text())), steps
+            best, best_steps = (d.name, steps, read_examples(cached[0])), steps
     return best
 
 
