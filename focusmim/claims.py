@@ -71,6 +71,19 @@ class Claim:
     def conditions(self) -> tuple[str, ...]:
         return (self.a, self.b)
 
+    def on_means(self, values: Mapping[str, float]) -> bool | None:
+        """The threshold applied to mean values alone (condition -> mean), without an interval; None when a
+        condition is missing.
+
+            >>> Claim("a", ">=", "b", 0.01).on_means({"a": 0.70, "b": 0.709}), Claim("a", ">", "c").on_means({"a": 1})
+            (True, None)
+        """
+        if self.a not in values or self.b not in values:
+            return None
+        d = values[self.a] - values[self.b]
+        return {">": d > 0, ">>": d > self.margin, ">=": d >= -self.margin, "<": d < -self.margin,
+                "~": abs(d) < self.margin}[self.op]
+
 
 @dataclass(frozen=True)
 class AllOf:
@@ -83,6 +96,15 @@ class AllOf:
 
     def conditions(self) -> tuple[str, ...]:
         return tuple(x for c in self.claims for x in c.conditions())
+
+    @property
+    def column(self) -> str:
+        return self.claims[0].column
+
+    def on_means(self, values: Mapping[str, float]) -> bool | None:
+        """Every part's :meth:`Claim.on_means`; None when a condition is missing."""
+        parts = [c.on_means(values) for c in self.claims]
+        return None if None in parts else all(parts)
 
 
 def t_quantile(df: int, level: float = LEVEL) -> float:

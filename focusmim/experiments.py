@@ -370,7 +370,7 @@ def run_precision(run: Run) -> str:
         >>> run_precision(run)
         'fp32'
     """
-    m = run.metrics if run.metrics_path.exists() else {}
+    m = run.metrics
     if m.get("precision"):
         return m["precision"]
     cfg = run.config
@@ -423,6 +423,7 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         mean, std = evals[0]["accuracy_mean"], evals[0]["accuracy_std"]
     ms = [r.metrics for r in runs]
     epochs = [checkpoint_epoch(m, which) for m in ms]
+    decorrelation = [m["decorrelation"][e - 1] for m, e in zip(ms, epochs)]
     return {
         "condition": name,
         "accuracy_mean": mean,
@@ -430,9 +431,9 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         "accuracies": [a for e in evals for a in e["accuracies"]],
         "seed_accuracies": [e["accuracy_mean"] for e in evals],  # one per pretraining seed (claims pair them)
         "knn": mean_std([e.get("knn_accuracy") for e in evals])[0],
-        "decorrelation": mean_std([m["decorrelation"][e - 1] for m, e in zip(ms, epochs)])[0],
+        "decorrelation": mean_std(decorrelation)[0],
         "decorrelation_epochs": epochs,
-        "decorrelation_seeds": [m["decorrelation"][e - 1] for m, e in zip(ms, epochs)],
+        "decorrelation_seeds": decorrelation,
         "decorrelation_n": ms[0].get("decorrelation_n"),
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],

@@ -62,8 +62,4 @@ def claim_holds(claim: str, values: dict) -> bool | None:
     differences inside one table); this is the quick reading of two numbers."""
     if claim not in CLAIMS:
         raise ValueError(f"claim={claim!r} is not known; allowed: {', '.join(CLAIMS)}")
-    c = CLAIMS[claim]
-    if c.a not in values or c.b not in values:
-        return None
-    d = values[c.a] - values[c.b]
-    return {">": d > 0, ">>": d > c.margin, ">=": d >= -c.margin, "<": d < -c.margin, "~": abs(d) < c.margin}[c.op]
+    return CLAIMS[claim].on_means(values)

@@ -21,7 +21,7 @@ import inspect
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from focusmim import chapters
 from focusmim.chapters import ch01_masking_strategy as ch01
@@ -29,19 +29,13 @@ from focusmim.config import Config
 from focusmim.experiments import Table, results_dir
 from focusmim.io import atomic_write, atomic_write_text
 from focusmim.notebook import PRESET_RANK, load_tables
-from focusmim.claims import AllOf, describe
+from focusmim.claims import describe
 from focusmim.claims import judge as judge_claim
 from focusmim.paper import CITATIONS, CLAIMS, PAPER_ACCURACY
 
-__all__ = ["verdict", "claims_text", "paper_comparison", "all_claims", "collect", "summary_markdown",
+__all__ = ["claims_text", "paper_comparison", "all_claims", "collect", "summary_markdown",
            "appendix_markdown", "headline_rows", "headline_figure", "write_summary", "judge", "judge_table",
            "table_rows", "claims_table"]
-
-
-def verdict(holds: bool | None) -> str:
-    """'holds' / 'does not hold' / 'not run' (a condition the claim needs is missing), for a mean-only
-    reading; the book's verdicts come from :func:`judge_table` (three verdicts with an interval)."""
-    return "not run" if holds is None else "holds" if holds else "does not hold"
 
 
 def all_claims() -> dict[str, Any]:
@@ -62,10 +56,6 @@ def _claim(name: str):
     return claims[name]
 
 
-def _column(claim) -> str:
-    return claim.claims[0].column if isinstance(claim, AllOf) else claim.column
-
-
 def table_rows(table: Table) -> dict[str, dict]:
     """condition -> row of a table (the last epoch's row where the table tracks epochs)."""
     return {r["condition"]: r for r in _final_rows(table.rows) if "condition" in r}
@@ -81,16 +71,7 @@ def judge_table(name: str, table: Table) -> dict:
 
 def judge(claim: str, values: Mapping[str, float]) -> bool | None:
     """The claim's threshold on mean values alone (condition -> mean), without an interval."""
-    c = _claim(claim)
-    parts = c.claims if isinstance(c, AllOf) else (c,)
-    out = True
-    for p in parts:
-        if p.a not in values or p.b not in values:
-            return None
-        d = values[p.a] - values[p.b]
-        out = out and {">": d > 0, ">>": d > p.margin, ">=": d >= -p.margin, "<": d < -p.margin,
-                       "~": abs(d) < p.margin}[p.op]
-    return bool(out)
+    return _claim(claim).on_means(values)
 
 
 def claims_text(table: Table, claims: Iterable[str] | None = None) -> str:
@@ -103,7 +84,7 @@ def claims_text(table: Table, claims: Iterable[str] | None = None) -> str:
     lines = []
     for c in names:
         r = judge_table(c, table)
-        lines.append(f"- {c} [{r['claim']}]: {describe(r, _column(_claim(c)))}")
+        lines.append(f"- {c} [{r['claim']}]: {describe(r, _claim(c).column)}")
     return "\n".join(lines)
 
 
@@ -138,13 +119,17 @@ def paper_comparison(table: Table) -> Table:
     return Table(f"{table.title}: ours and the paper" if table.title else "ours and the paper", rows, dict(table.meta))
 
 
+def _table_names(root: Path) -> list[str]:
+    """The names of the tables stored under ``root/<preset>/`` (any preset)."""
+    return sorted({p.stem for d in root.iterdir() if d.is_dir() and d.name in PRESET_RANK
+                   for p in d.glob("*.json")}) if root.exists() else []
+
+
 def collect(root: str | Path | None = None) -> dict[str, tuple[str, Table]]:
     """Every stored table name -> (preset, Table) of its largest-budget preset."""
     root = Path(root) if root is not None else results_dir()
-    names = sorted({p.stem for d in root.iterdir() if d.is_dir() and d.name in PRESET_RANK
-                    for p in d.glob("*.json")}) if root.exists() else []
     out = {}
-    for name in names:
+    for name in _table_names(root):
         tables = load_tables(name, root)
         if tables:
             preset = next(iter(tables))
@@ -335,10 +320,8 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
     that holds both of its conditions (:func:`judge_table`), with ``claim``, ``threshold``, ``verdict``,
     ``difference`` (text), ``where`` (table, preset, budget) and ``result`` (the numbers)."""
     root = Path(root) if root is not None else results_dir()
-    names = sorted({p.stem for d in root.iterdir() if d.is_dir() and d.name in PRESET_RANK
-                    for p in d.glob("*.json")}) if root.exists() else []
     candidates = []  # (rank, chapter name, preset, table), largest budget first
-    for name in (n for n in names if _is_chapter(n)):
+    for name in (n for n in _table_names(root) if _is_chapter(n)):
         for preset, t in load_tables(name, root).items():
             candidates.append((PRESET_RANK[preset], name, preset, t))
     candidates.sort(key=lambda c: (-c[0], c[1]))
@@ -357,7 +340,7 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
         r, name, preset, t = best
         rows_ = table_rows(t)
         stale = sorted({stale_reason(rows_[c], meta=t.meta) for c in claim.conditions() if c in rows_} - {""})
-        text = describe(r, _column(claim))
+        text = describe(r, claim.column)
         diff = text[len(r["verdict"]):].strip().strip("()")
         first = next(iter(table_rows(t).values()), {})
         where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; {'; '.join(stale)}" if stale else "")
