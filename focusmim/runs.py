@@ -141,12 +141,15 @@ class Run:
         new = _entry(data)
         new["prev"] = None if old is None else {f: old[f] for f in ("size", HASH)}
         files[name] = new
-        text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
-        atomic_write_bytes(data, path, before_replace=lambda: atomic_write_bytes(text.encode(), self.dir / MANIFEST))
-        del files[name]["prev"]  # replaced: from now on only the new file is valid (a deletion is noticed)
+        listed = dict(files)  # with "prev": the manifest written before the file is replaced
+        atomic_write_bytes(data, path, before_replace=lambda: self._write_manifest(listed))
+        files[name] = {f: v for f, v in new.items() if f != "prev"}  # replaced: only the new file is valid now
+        self._write_manifest(files)
+        return path
+
+    def _write_manifest(self, files: dict) -> None:
         text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
         atomic_write_bytes(text.encode(), self.dir / MANIFEST)
-        return path
 
     def remove(self, name: str) -> None:
         """Delete the file ``name`` of this run and its manifest entry (the entry first: a crash in
@@ -162,8 +165,7 @@ class Run:
         files = self.manifest()
         if files is not None and name in files:
             del files[name]
-            text = json.dumps({"version": 1, "hash": HASH, "files": files}, indent=1, sort_keys=True)
-            atomic_write_bytes(text.encode(), self.dir / MANIFEST)
+            self._write_manifest(files)
         (self.dir / name).unlink(missing_ok=True)
 
     def temporary_files(self) -> list[Path]:
