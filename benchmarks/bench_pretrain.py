@@ -28,6 +28,8 @@ Usage:
     python benchmarks/bench_pretrain.py --device cpu --quick             # smoke test, seconds
     python benchmarks/bench_pretrain.py --device cpu --memory --sizes 96 --strategies random_patches
     python benchmarks/bench_pretrain.py --device cuda --amp --compile    # ~5 min on an H100
+    python benchmarks/bench_pretrain.py --device cuda --amp --compile --compile-mode reduce-overhead \
+        --no-reference --sizes 96 32 --strategies random_patches          # the step as CUDA graphs
 
 Results are printed and written to ``benchmarks/results/<device>-<date>.json``.
 """
@@ -56,7 +58,8 @@ import reference_pipeline as ref  # noqa: E402
 from focusmim import models  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
 from focusmim.objectives import Batch  # noqa: E402
-from focusmim.train import _held_out_decorrelation, augment_batch, build_objective, epoch_generator  # noqa: E402
+from focusmim.train import (_held_out_decorrelation, augment_batch, build_objective, captures_graphs,  # noqa: E402
+                            epoch_generator)
 
 MAIN_STRATEGIES = ["random_patches", "masked_periphery", "foveal"]
 PAPER_EPOCHS, PAPER_IMAGES = 500, 100_000
@@ -121,10 +124,13 @@ def time_focusmim(pool: torch.Tensor, cfg, steps: int, warmup: int, device: torc
     g = epoch_generator(cfg.seed, 0, device)
     perm = torch.randperm(n, generator=g, device=device)
     total = torch.zeros((), device=device, dtype=torch.float64)
+    graphs = captures_graphs(device, cfg)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = t_first = time.perf_counter()
     for s in range(warmup + steps):
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         if s == warmup:
             sync(device)
             t0 = time.perf_counter()
@@ -180,7 +186,7 @@ def check_pretrain(device: torch.device, args) -> dict:
     size, bs = min(args.sizes), args.batch_size
     cfg = make_config("smoke", image_size=size, width=1.0, masker="random_patches", batch_size=bs,
                       n_unlabeled=args.steps * bs, n_test=64, epochs=2, device=str(device),
-                      amp=args.amp, compile=args.compile)
+                      amp=args.amp, compile=args.compile, compile_mode=args.compile_mode)
     with tempfile.TemporaryDirectory() as tmp:
         run = pretrain(cfg, RunStore(tmp), progress=False)
         ips = run.metrics["images_per_s"][-1]
@@ -247,6 +253,9 @@ def parse(argv=None):
     p.add_argument("--strategies", nargs="+", default=MAIN_STRATEGIES,
                    help=f"any of {', '.join(ref.STRATEGIES)}, or 'all'")
     p.add_argument("--compile", action="store_true", help="torch.compile focusmim's model (on the CPU about 40 s of compilation; best with --cpu-bf16)")
+    p.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile's mode (Config.compile_mode; 'reduce-overhead': the model's forward and "
+                        "backward replayed as CUDA graphs); implies --compile when not 'default'")
     p.add_argument("--amp", action="store_true", help="bf16 autocast for focusmim (cuda only; channels_last there always)")
     p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast + channels_last for focusmim on the CPU "
                    "(Config.cpu_amp; for CPUs with native bf16 such as AVX512-BF16; the reference stays fp32)")
@@ -284,6 +293,7 @@ def parse(argv=None):
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.ref_workers < 0:
         p.error("--ref-workers must be >= 0")
+    args.compile = args.compile or args.compile_mode != "default"
     if args.compile and not cuda:
         print("note: --compile on the CPU spends about 40 s compiling before the timed steps", flush=True)
     return args
@@ -303,11 +313,12 @@ def main(argv=None) -> dict:
     name = device_name(device)
     print(f"device: {name}; torch {torch.__version__}; batch {args.batch_size}; focusmim {args.warmup}+{args.steps} "
           f"steps, reference {args.ref_warmup}+{args.ref_steps} steps with {args.ref_workers} workers; "
-          f"amp={args.amp and cuda} cpu_bf16={args.cpu_bf16 and not cuda} compile={args.compile}", flush=True)
+          f"amp={args.amp and cuda} cpu_bf16={args.cpu_bf16 and not cuda} compile={args.compile} ({args.compile_mode})", flush=True)
     result = {"device": str(device), "device_name": name, "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d %H:%M"), "batch_size": args.batch_size, "steps": args.steps,
               "warmup": args.warmup, "ref_steps": args.ref_steps, "ref_warmup": args.ref_warmup,
               "ref_workers": args.ref_workers, "amp": bool(args.amp and cuda), "compile": args.compile,
+              "compile_mode": args.compile_mode,
               "cpu_bf16": bool(args.cpu_bf16 and not cuda),
               "threads": torch.get_num_threads(), "sizes": {}}
     if cuda:
@@ -323,7 +334,8 @@ def main(argv=None) -> dict:
         for strategy in args.strategies:
             cfg = make_config("smoke", image_size=size, width=1.0, masker=strategy, batch_size=args.batch_size,
                               device=str(device), amp=bool(args.amp and cuda) or args.cpu_bf16,
-                              cpu_amp=args.cpu_bf16 and not cuda, compile=args.compile)
+                              cpu_amp=args.cpu_bf16 and not cuda, compile=args.compile,
+                              compile_mode=args.compile_mode)
             row = {"focusmim": time_focusmim(pool, cfg, args.steps, args.warmup, device)}
             fm = row["focusmim"]
             fm["flop_per_s"] = fm["images_per_s"] * fl

@@ -67,6 +67,9 @@ DATASETS = ("synthetic", "cifar10", "stl10", "imagefolder", "imagenette")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
+# torch.compile's modes; "reduce-overhead" also records the compiled model's forward and backward as CUDA graphs
+# and replays them (on CUDA; on the CPU it compiles as "default"): one launch instead of hundreds a step
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CROP_FITS = ("clamp", "redraw")  # focusmim.augment.FITS (config reads only the layers below it that it needs)
 
 
@@ -117,6 +120,7 @@ class Config:
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False
+    compile_mode: str = "default"  # COMPILE_MODES, with compile=True; not in the key (how to run, not which run)
     # bf16 autocast and a channels_last model on the CPU as well (about 2x on a 2-core AMD EPYC with native bf16);
     # off by default, so CPU runs stay float32 and bit-reproducible (exact resume)
     cpu_amp: bool = False
@@ -161,6 +165,7 @@ class Config:
         never share a key with the book's runs, whose keys stay as they were.
         Likewise a foveal run with the default filter carries the filter's version
         (:data:`focusmim.schemas.FOVEAL_VERSION`), so runs of the earlier filter are not reused.
+        ``compile_mode`` is left out (CUDA graphs replay the kernels the compiled model runs anyway).
         ``tensorboard`` is left out too (a log to watch a run, not a different run: a stored run is reused
         without writing one); ``knn_every`` is in the key when not 0, since the run's metrics then hold
         the kNN curve.
@@ -179,7 +184,7 @@ class Config:
         if (self.masker == "covert_attention" and schemas.OBJECT_DISC_VERSION > 1
                 and self.masker_kwargs().get("placement") == "object"):
             d["masker_version"] = schemas.OBJECT_DISC_VERSION
-        for k in ("device", "data_root", "download", "skip_bad_images", "tensorboard"):
+        for k in ("device", "data_root", "download", "skip_bad_images", "tensorboard", "compile_mode"):
             d.pop(k)
         # added after the first stored runs: at their defaults they leave those runs' keys alone
         if not d["cpu_amp"]:
@@ -243,7 +248,8 @@ _NUMBER = dict(
     data_root=Param("str", none=True),
     masker_params=Param("any"),
 )
-_CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES, crop_fit=CROP_FITS)
+_CHOICES = dict(dataset=DATASETS, foreground=FOREGROUNDS, optimizer=OPTIMIZERS, schedule=SCHEDULES, crop_fit=CROP_FITS,
+                compile_mode=COMPILE_MODES)
 _WHOLE = dict(epochs=1, batch_size=1, n_labeled=10, warmup_epochs=0, seed=0, knn_every=0)
 _OPTIONAL_WHOLE = dict(n_unlabeled=1, n_test=1)
 _BOOLS = ("download", "skip_bad_images", "foreground_loss", "crop", "flip", "amp", "compile", "cpu_amp",
@@ -285,6 +291,9 @@ def _validate(cfg: "Config") -> None:
         raise ConfigError(
             f"snapshot_epochs contains {bad}; allowed: whole epochs between 1 and epochs={cfg.epochs}"
         )
+    if cfg.compile_mode != "default" and not cfg.compile:
+        raise ConfigError(f"compile_mode={cfg.compile_mode!r} needs compile=True; allowed: compile=True, "
+                          f"or compile_mode='default'")
     if cfg.foreground == "gt" and cfg.dataset != "synthetic":
         raise ConfigError(
             f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "

@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,15 +47,16 @@ from focusmim import __version__, chapters
 from focusmim.config import Config, resolve_device
 from focusmim.data import cifar10, imagefolder, imagenette, stl10, synthetic
 from focusmim.data.base import default_cache_dir, shown_path
+from focusmim.data.identity import key_fingerprint
 from focusmim.experiments import worker_plan
 from focusmim.io import atomic_write_text
 from focusmim.presets import PRESET_RANK
 from focusmim.objectives import Batch
-from focusmim.runs import RunStore
+from focusmim.runs import DamagedRunError, RunStore
 from focusmim.train import augment_batch, build_objective
 
 __all__ = ["Plan", "PlanningStore", "PlanStop", "plan_configs", "chapter_configs", "chapter_plan",
-           "data_summary", "step_seconds", "compile_seconds", "record_compile_seconds", "duration", "HOUR", "DAY"]
+           "data_summary", "kept_images", "step_seconds", "compile_seconds", "record_compile_seconds", "duration", "HOUR", "DAY"]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -285,7 +287,7 @@ def _time_step(cfg: Config, batch: int, dev: torch.device) -> float:
 
 
 def _compile_key(cfg: Config, batch: int, device: str) -> dict:
-    keep = ("model", "width", "image_size", "objective", "objective_params", "amp", "cpu_amp")
+    keep = ("model", "width", "image_size", "objective", "objective_params", "amp", "cpu_amp", "compile_mode")
     return {"device": _provenance_name(device), "torch": torch.__version__, "batch": batch,
             **{k: getattr(cfg, k) for k in keep}}
 
@@ -433,10 +435,18 @@ def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", pre
     first = unique[0] if unique else None
     data = data_summary(first) if first is not None else {"used": {}}
 
+    kept_cache: dict = {}
+    unfiltered: list = []  # rembg configs whose filter's count is not known yet
+
     def batch(c: Config) -> tuple[int, int]:
         """(images a run of ``c`` pretrains on, its batch size)"""
         n = data_summary(c)["used"]["unlabeled"] if c.dataset != first.dataset or c.data_root != first.data_root \
             else data["used"]["unlabeled"]
+        if c.foreground == "rembg":  # the paper's filter drops the images where rembg finds no object
+            k = kept_images(c, real, kept_cache)
+            if k is None:
+                unfiltered.append(c)
+            n = k if k is not None else n
         return n, min(c.batch_size, n)
 
     stored, partial, todo = 0, 0, []
@@ -492,8 +502,57 @@ def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", pre
                       f"measured on this machine where known, else on {COMPILE_MEASURED_ON}")
             detail += (f"; plus torch.compile, {secs} s once per process and model shape "
                        f"({len(compiles)} shape{'s' * (len(compiles) != 1)}; {source})")
+    notes = list(notes)
+    if unfiltered and estimate is not None:
+        notes.append("the estimate counts every pretraining image: rembg's filter will drop those without an "
+                     "object (about two thirds of CIFAR-10), which no stored run of this data has counted yet")
+    elif kept_cache and estimate is not None:
+        counts = sorted({v for v in kept_cache.values() if v is not None})
+        notes.append(f"pretraining images after rembg's filter: {_span(counts)} (as stored runs of this data counted)")
     return Plan(label, preset, preset_note, unique, stored, partial, sorted({c.epochs for c in unique}),
-                data.get("used", {}), data, device, estimate, detail, list(notes), lower)
+                data.get("used", {}), data, device, estimate, detail, notes, lower)
+
+
+# what decides which images a run pretrains on (the filter's input): runs that agree on these kept the same images
+_DATA_FIELDS = ("dataset", "data_root", "image_size", "n_unlabeled", "foreground")
+
+
+def kept_images(cfg: Config, store: RunStore, cache: dict | None = None) -> int | None:
+    """How many pretraining images a run of ``cfg`` keeps after rembg's filter, as a stored
+    run of the same data counted them (its ``pretraining_images``, or for runs stored before
+    that field, images/s times an epoch's seconds); None when no such run is stored.
+
+        >>> import tempfile
+        >>> from focusmim.config import make_config
+        >>> kept_images(make_config("smoke", foreground="rembg"), RunStore(tempfile.mkdtemp())) is None
+        True
+    """
+    cache = {} if cache is None else cache
+    want = tuple(str(getattr(cfg, k)) for k in _DATA_FIELDS) + (key_fingerprint(cfg),)
+    if want in cache:
+        return cache[want]
+    cache[want] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unreadable run is store verify's business, not the plan's
+        runs = store.runs()
+    for run in runs:
+        c = run.config
+        if c.foreground != "rembg" or tuple(str(getattr(c, k)) for k in _DATA_FIELDS) != want[:-1]:
+            continue
+        try:
+            m = run.metrics
+        except DamagedRunError:  # named by store verify and by the run's own reader
+            continue
+        if m.get("pretraining_images"):
+            n = int(m["pretraining_images"])
+        elif m.get("images_per_s") and m.get("epoch_time"):
+            n = round(m["images_per_s"][0] * m["epoch_time"][0])
+        else:
+            continue
+        if key_fingerprint(c) == want[-1]:
+            cache[want] = n
+            break
+    return cache[want]
 
 
 def chapter_plan(name: str, nb, *, preset_note: str = "", measure: bool = True) -> Plan:

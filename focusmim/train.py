@@ -47,7 +47,8 @@ from focusmim.progress import progress_bar
 from focusmim.runs import Run, RunStore
 
 __all__ = ["pretrain", "build_objective", "NonFiniteLossError", "epoch_generator", "augment_batch",
-           "RunsPending", "collecting", "main_process", "follow", "require_tensorboard", "knn_due", "image_due"]
+           "RunsPending", "collecting", "main_process", "follow", "require_tensorboard", "knn_due", "image_due",
+           "captures_graphs"]
 
 HELD_OUT = 512  # images of the test split used for the per-epoch decorrelation metric
 KNN_K = 20  # the kNN monitor's neighbours (cosine similarity, as focusmim.probe.knn_accuracy)
@@ -165,7 +166,9 @@ def build_objective(cfg: Config, device: torch.device):
     model = models.build_for_config(cfg).to(device)
     if uses_channels_last(device, cfg):
         model = model.to(memory_format=torch.channels_last)
-    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=torch.compile(model) if cfg.compile else model)
+    if cfg.compile:
+        compiled = torch.compile(model, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=compiled if cfg.compile else model)
     return model, objective
 
 
@@ -246,8 +249,10 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
     writer = _tensorboard(run, start) if cfg.tensorboard and main else None
     best_state, last_write = None, time.perf_counter()  # the best epoch's weights until written; last write
     n = len(images)
+    metrics["pretraining_images"] = n  # after rembg's filter where the config has one (plans read it)
     bs = min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
+    graphs = captures_graphs(device, cfg)
     bar = progress_bar(total=cfg.epochs * steps, initial=start * steps, disable=not (progress and main),
                        desc=f"{cfg.objective}/{cfg.masker}", unit="step", smoothing=0.1)
     for epoch in range(start, cfg.epochs):
@@ -262,6 +267,8 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
             m.train()
         total = torch.zeros((), device=device, dtype=torch.float64)
         for s in range(steps):
+            if graphs:  # a new iteration: the CUDA graphs may reuse the previous step's output memory
+                torch.compiler.cudagraph_mark_step_begin()
             idx = perm[s * bs:(s + 1) * bs]
             raw = images[idx].float().div_(255)
             raw_f = None if fg is None else fg[idx].float().div_(255)
@@ -329,6 +336,17 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
     metrics["finished"] = True
     run.save_metrics(metrics)
     return run
+
+
+def captures_graphs(device: torch.device, cfg: Config) -> bool:
+    """Whether the compiled model's steps are CUDA graphs (``compile_mode='reduce-overhead'`` on CUDA).
+
+        >>> from focusmim.config import make_config
+        >>> cfg = make_config("smoke", compile=True, compile_mode="reduce-overhead")
+        >>> captures_graphs(torch.device("cuda"), cfg), captures_graphs(torch.device("cpu"), cfg)
+        (True, False)
+    """
+    return device.type == "cuda" and cfg.compile and cfg.compile_mode == "reduce-overhead"
 
 
 CHECKPOINT_EVERY_S = 30.0  # on a GPU, where an epoch can take under a second: checkpoint at most this often

@@ -74,6 +74,12 @@ def test_key_is_stable_and_sensitive():
     assert a.key() == a.replace(crop_fit="clamp").key() != a.replace(crop_fit="redraw").key()
     # watching a run: TensorBoard never changes its key, the kNN monitor only when on (its metrics hold the curve)
     assert a.key() == a.replace(tensorboard=True).key() == a.replace(knn_every=0).key() != a.replace(knn_every=5).key()
+    # how the compiled model runs (CUDA graphs or not) is not which run it is
+    assert a.replace(compile=True).key() == a.replace(compile=True, compile_mode="reduce-overhead").key()
+    with pytest.raises(ConfigError, match=r"compile_mode='reduce-overhead' needs compile=True"):
+        a.replace(compile_mode="reduce-overhead")
+    with pytest.raises(ConfigError, match=r"compile_mode='fast'.*allowed.*'reduce-overhead'"):
+        a.replace(compile=True, compile_mode="fast")
     from focusmim.augment import FITS
     from focusmim.config import CROP_FITS
 

@@ -239,3 +239,31 @@ def test_cli_plan_counts_the_runs_at_a_time(tmp_path, capsys, fast_timing):
 
     assert main(["run", "--preset", "smoke", "--dry-run", "--workers", "2"]) == 0
     assert "2 runs at a time" in capsys.readouterr().out
+
+
+def test_rembg_plans_count_the_images_the_filter_keeps(tiny_cfg, fast_timing):
+    """rembg's filter drops the images without an object: a stored run of the same data tells how many stay
+    (its ``pretraining_images``, or images/s x epoch seconds for runs stored before that field)."""
+    a = tiny_cfg.replace(foreground="rembg")
+    todo = [a.replace(seed=5), a.replace(seed=6)]
+    store = RunStore()
+    p = plan.plan_configs(todo, preset="smoke", store=store)
+    assert p.estimate_s == pytest.approx(0.5 * 3 * a.epochs * 2)  # all 96 images: 3 steps an epoch
+    assert "counts every pretraining image: rembg's filter will drop" in p.format()
+    for cfg, metrics in ((a, {"pretraining_images": 40}), (a.replace(seed=1), {"images_per_s": [20.0],
+                                                                                "epoch_time": [2.0]})):
+        d = store.path(cfg)
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps(cfg.to_dict()))
+        (d / "metrics.json").write_text(json.dumps({"finished": True, "loss": [0.1], "epochs_done": 1, "epoch_time": [1.0], **metrics}))
+        p = plan.plan_configs(todo, preset="smoke", store=store)
+        assert p.estimate_s == pytest.approx(0.5 * 2 * a.epochs * 2)  # 40 images: 2 steps an epoch
+        assert "pretraining images after rembg's filter: 40" in p.format()
+        (d / "metrics.json").unlink()
+        (d / "config.json").unlink()
+    other = a.replace(n_unlabeled=64)  # other data: its count says nothing about these runs
+    d = store.path(other)
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(other.to_dict()))
+    (d / "metrics.json").write_text(json.dumps({"finished": True, "loss": [0.1], "epochs_done": 1, "pretraining_images": 10}))
+    assert plan.kept_images(a, store) is None

@@ -229,3 +229,20 @@ def test_tensorboard_without_the_package_says_how_to_install_it(tmp_path, monkey
     with pytest.raises(ConfigError, match="^tensorboard=True needs the tensorboard package.*`pip install tensorboard`"):
         pretrain(make_config("smoke", tensorboard=True), RunStore(tmp_path), progress=False)
     assert not list(tmp_path.iterdir())  # refused before anything was written or loaded
+
+
+def test_build_objective_compiles_with_the_configs_mode(monkeypatch):
+    """compile_mode reaches torch.compile ('reduce-overhead': CUDA graphs on a GPU); without compile nothing compiles."""
+    from focusmim import train
+
+    calls = []
+    monkeypatch.setattr(train.torch, "compile", lambda model, mode=None: calls.append(mode) or model)
+    cfg = make_config("smoke", width=0.25)
+    train.build_objective(cfg, torch.device("cpu"))
+    train.build_objective(cfg.replace(compile=True), torch.device("cpu"))
+    train.build_objective(cfg.replace(compile=True, compile_mode="reduce-overhead"), torch.device("cpu"))
+    assert calls == [None, "reduce-overhead"]
+    graphs = cfg.replace(compile=True, compile_mode="reduce-overhead")
+    assert train.captures_graphs(torch.device("cuda"), graphs)
+    assert not train.captures_graphs(torch.device("cpu"), graphs)
+    assert not train.captures_graphs(torch.device("cuda"), cfg.replace(compile=True))
