@@ -146,7 +146,7 @@ def seed_values(row: Mapping, column: str = "accuracy", probe_n: int | None = No
         if per is None and not seeds and row.get("accuracy_mean") is not None:
             return float(row["accuracy_mean"])
     else:
-        per = row.get(f"{column}_seeds")
+        per = row.get(f"{column}_seeds", row.get(f"{column} values"))  # chapter 5 names them '<region> values'
         mean = row.get(f"{column}_mean", row.get(f"{column} mean"))
         if per is None and seeds and len(seeds) == 1 and mean is not None:
             per = [mean]  # one pretraining seed: its value

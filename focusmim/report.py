@@ -341,7 +341,8 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
         rows_ = table_rows(t)
         stale = sorted({stale_reason(rows_[c], meta=t.meta) for c in claim.conditions() if c in rows_} - {""})
         text = describe(r, claim.column)
-        diff = text[len(r["verdict"]):].strip().strip("()")
+        diff = text[len(r["verdict"]):].strip()
+        diff = diff[1:-1] if diff.startswith("(") and diff.endswith(")") else diff  # only the outer pair
         first = next(iter(table_rows(t).values()), {})
         where = f"{name} ({preset}: {_budget(t.meta, first)})" + (f"; {'; '.join(stale)}" if stale else "")
         rows.append({"claim": cname, "threshold": claim.threshold(), "verdict": r["verdict"], "difference": diff,

@@ -18,10 +18,10 @@ for nb in "$@"; do
     # chapters 2-3 at the gpu tier (CIFAR-10 32 px); their foveal and blurry-periphery runs predate the reference
     # foveation and the periphery's lr for blurry periphery (new keys): re-rendering them retrains those on the GPU
     02_decorrelation|03_augmentation) run $nb -p preset gpu ;;
-    # CIFAR-10 with rembg's maps: 10,000 pretraining images, of which rembg finds an object in about 3,200
+    # CIFAR-10 with rembg's maps, 3 pretraining seeds: 10,000 pretraining images, of which rembg finds an object in 3,162
     # (the paper's filter keeps those), 12 epochs; the maps come from `python -m focusmim maps` (slow on a CPU:
     # about 0.18 s per image on 2 cores; computed on the GPU machine's CPU and carried back)
-    04_object_loss|05_covert_attention) run $nb -p preset cpu -p n_unlabeled 10000 -p epochs 12 -y "probe_epochs: [4, 12]" -y "seeds: [0]" ;;
+    04_object_loss|05_covert_attention) run $nb -p preset cpu -p n_unlabeled 10000 -p epochs 12 -y "probe_epochs: [4, 12]" -y "seeds: [0, 1, 2]" ;;
     # CIFAR-10, 5,000 images, 6 epochs; the masks' object affinity against rembg's maps of the test images
     07_learned_masks) run $nb -p preset cpu -y "seeds: [0]" ;;
     # the GPU budget covered one of the paper's three ConvNeXt learning rates (3 seeds each)

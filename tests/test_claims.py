@@ -64,6 +64,11 @@ def test_other_columns_use_their_per_seed_lists_and_all_of_needs_every_part():
     r = rows(a=[0.5, 0.52, 0.51], b=[0.45, 0.45, 0.45], c=[0.46, 0.50, 0.44])
     assert judge(both, r)["verdict"] == "inconclusive"
     assert "holds" in describe(judge(both, r)) and "inconclusive" in describe(judge(both, r))
+    # chapter 5's error rows name their per-seed lists '<region> values'
+    err = {"a": {"foreground values": [0.040, 0.041, 0.042], "foreground mean": 0.041, "pretrain_seeds": [0, 1, 2]},
+           "b": {"foreground values": [0.050, 0.052, 0.051], "foreground mean": 0.051, "pretrain_seeds": [0, 1, 2]}}
+    res = judge(Claim("a", "<", "b", column="foreground"), err)
+    assert res["verdict"] == "holds" and res["n"] == 3 and res["diff"] == pytest.approx(-0.01)
 
 
 def test_bad_claims_are_refused():

@@ -143,3 +143,17 @@ def test_rows_on_runs_of_an_earlier_rule_say_so(tmp_path):
     disc = {"condition": "m | periphery + disc on the object"}
     assert "first maximal pixel" in report.stale_reason(disc, tmp_path, meta={})
     assert report.stale_reason(disc, tmp_path, meta={"object_disc_rule": 2}) == ""
+
+
+def test_a_claim_of_several_parts_keeps_every_parenthesis():
+    """An AllOf claim's difference cell lists each part in its own balanced parentheses."""
+    _store("cpu", "04_object_loss", [
+        _seeds("random patches, loss on the object", [0.30, 0.33, 0.31]),
+        _seeds("random patches, loss on everything", [0.31, 0.32, 0.33]),
+        _seeds("masked periphery, loss on the object", [0.26, 0.29, 0.27]),
+        _seeds("masked periphery, loss on everything", [0.28, 0.27, 0.29])], {**META, "dataset": "cifar10"})
+    row = next(r for r in report.claims_table() if r["claim"] == "the object-only loss does not hurt")
+    assert row["verdict"] == "inconclusive"
+    diff = row["difference"]
+    assert diff.count("(") == diff.count(")") == 2 and diff.endswith("threshold)"), diff
+    assert diff.startswith("inconclusive (difference ")
