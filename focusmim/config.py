@@ -67,8 +67,8 @@ DATASETS = ("synthetic", "cifar10", "stl10", "imagefolder", "imagenette")
 FOREGROUNDS = ("none", "gt", "rembg")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-# torch.compile's modes; "reduce-overhead" also records the compiled model's forward and backward as CUDA graphs
-# and replays them (on CUDA; on the CPU it compiles as "default"): one launch instead of hundreds a step
+# torch.compile's modes; "reduce-overhead" (and "max-autotune", which also searches kernels) records the compiled
+# model's forward and backward as CUDA graphs and replays them (on CUDA; on the CPU they compile as "default")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CROP_FITS = ("clamp", "redraw")  # focusmim.augment.FITS (config reads only the layers below it that it needs)
 
@@ -294,6 +294,11 @@ def _validate(cfg: "Config") -> None:
     if cfg.compile_mode != "default" and not cfg.compile:
         raise ConfigError(f"compile_mode={cfg.compile_mode!r} needs compile=True; allowed: compile=True, "
                           f"or compile_mode='default'")
+    if cfg.compile_mode != "default" and cfg.objective != "mim":
+        # CUDA graphs reuse their outputs' memory on the next call: objectives that call the model
+        # several times a step (ADIOS) would read overwritten outputs
+        raise ConfigError(f"compile_mode={cfg.compile_mode!r} with objective={cfg.objective!r} is not allowed; "
+                          f"allowed: compile_mode='default', or objective='mim' (one model call a step)")
     if cfg.foreground == "gt" and cfg.dataset != "synthetic":
         raise ConfigError(
             f"foreground='gt' needs ground-truth masks, which only dataset='synthetic' has; "

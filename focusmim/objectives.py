@@ -52,7 +52,7 @@ def make_optimizer(cfg: Config, params, lr: float | None = None) -> torch.optim.
     # on the GPU one fused kernel updates every parameter (fewer launches for this small model); on the CPU
     # the multi-tensor ("foreach") update: the same numbers bit for bit as the per-parameter loop torch uses
     # by default there (tested), in about a fifth of the operator dispatches (the paper's autoencoder:
-    # 842 -> 179 a step; benchmarks/bench_step_dispatch.py). The CPU's fused kernel rounds differently, so
+    # 842 -> 180 a step; benchmarks/bench_step_dispatch.py). The CPU's fused kernel rounds differently, so
     # stored CPU runs would no longer be reproduced exactly: not used.
     if bool(tensors) and all(t.is_cuda for t in tensors):
         return cls(params, lr=lr, weight_decay=cfg.weight_decay, fused=True)

@@ -339,14 +339,15 @@ def _train(cfg: Config, store: RunStore, *, progress: bool) -> Run:
 
 
 def captures_graphs(device: torch.device, cfg: Config) -> bool:
-    """Whether the compiled model's steps are CUDA graphs (``compile_mode='reduce-overhead'`` on CUDA).
+    """Whether the compiled model's steps are CUDA graphs (``compile_mode`` 'reduce-overhead' or
+    'max-autotune', on CUDA).
 
         >>> from focusmim.config import make_config
         >>> cfg = make_config("smoke", compile=True, compile_mode="reduce-overhead")
         >>> captures_graphs(torch.device("cuda"), cfg), captures_graphs(torch.device("cpu"), cfg)
         (True, False)
     """
-    return device.type == "cuda" and cfg.compile and cfg.compile_mode == "reduce-overhead"
+    return device.type == "cuda" and cfg.compile and cfg.compile_mode in ("reduce-overhead", "max-autotune")
 
 
 CHECKPOINT_EVERY_S = 30.0  # on a GPU, where an epoch can take under a second: checkpoint at most this often

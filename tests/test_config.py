@@ -80,6 +80,8 @@ def test_key_is_stable_and_sensitive():
         a.replace(compile_mode="reduce-overhead")
     with pytest.raises(ConfigError, match=r"compile_mode='fast'.*allowed.*'reduce-overhead'"):
         a.replace(compile=True, compile_mode="fast")
+    with pytest.raises(ConfigError, match=r"objective='adios_mim' is not allowed; allowed: compile_mode='default'"):
+        a.replace(compile=True, compile_mode="reduce-overhead", objective="adios_mim", model="autoencoder")
     from focusmim.augment import FITS
     from focusmim.config import CROP_FITS
 

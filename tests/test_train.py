@@ -246,3 +246,4 @@ def test_build_objective_compiles_with_the_configs_mode(monkeypatch):
     assert train.captures_graphs(torch.device("cuda"), graphs)
     assert not train.captures_graphs(torch.device("cpu"), graphs)
     assert not train.captures_graphs(torch.device("cuda"), cfg.replace(compile=True))
+    assert train.captures_graphs(torch.device("cuda"), cfg.replace(compile=True, compile_mode="max-autotune"))
