@@ -315,6 +315,24 @@ def compile_seconds(cfg: Config, batch: int) -> tuple[float, bool]:
         return COMPILE_S, False
 
 
+def _trained_step_seconds(cfg: Config, metrics: dict, batch: int) -> float | None:
+    """Seconds a step took in a finished run of ``cfg`` trained here by one process: the median epoch
+    (the first left out when there are later ones: it may have compiled) over its steps; None when the
+    run was trained elsewhere, by other versions or several processes, or recorded too little."""
+    times = [float(t) for t in metrics.get("epoch_time") or []]
+    device = resolve_device(cfg.device)
+    if metrics.get("device_name") != _provenance_name(device) or metrics.get("torch") != torch.__version__ \
+            or metrics.get("world_size", 1) != 1 or not times:
+        return None
+    n = metrics.get("pretraining_images")
+    if not n and metrics.get("images_per_s"):
+        n = round(float(metrics["images_per_s"][0]) * times[0])
+    if not n:
+        return None
+    times = sorted(times[1:] or times)
+    return times[len(times) // 2] / math.ceil(n / min(batch, n))
+
+
 def _learn_compile(cfg: Config, metrics: dict, batch: int) -> None:
     """A finished compiled run trained on this machine tells its compile time: its first
     epoch's extra time over the fastest later epoch."""
@@ -450,17 +468,22 @@ def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", pre
         return n, min(c.batch_size, n)
 
     stored, partial, todo = 0, 0, []
+    dev = resolve_device(first.device) if first is not None else "cpu"
+    trained: dict[str, list[float]] = {}  # timing key -> seconds a step in the finished runs trained here
     for c in unique:
         d = real.path(c)
         m = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").exists() else {}
         if m.get("finished"):
             stored += 1
+            bs = batch(c)[1]
             if c.compile:  # a compiled run trained here tells how long compiling took
-                _learn_compile(c, m, batch(c)[1])
+                _learn_compile(c, m, bs)
+            sec = _trained_step_seconds(c, m, bs)
+            if sec is not None:
+                trained.setdefault(json.dumps(_timing_key(c, bs, dev), sort_keys=True, default=str), []).append(sec)
             continue
         partial += bool(m.get("epochs_done"))
         todo.append((c, int(m.get("epochs_done", 0))))
-    dev = resolve_device(first.device) if first is not None else "cpu"
     device = (torch.cuda.get_device_name() if dev.startswith("cuda")
               else f"CPU ({torch.get_num_threads()} threads)")
     estimate, detail, lower = None, "", False
@@ -471,10 +494,13 @@ def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", pre
             procs = max(1, min(int(workers), len(todo)))
             threads = max(1, torch.get_num_threads() // procs)
         threads = threads if procs > 1 and not dev.startswith("cuda") else None
-        total, shapes, n_steps, compiles = 0.0, {}, 0, {}
+        total, shapes, n_steps, compiles, learned = 0.0, {}, 0, {}, 0
         for c, done in todo:
             n, bs = batch(c)
             k = json.dumps(_timing_key(c, bs, dev), sort_keys=True, default=str)
+            if k not in shapes and k in trained and threads is None:  # this job's runs already trained here
+                shapes[k] = (sorted(trained[k])[len(trained[k]) // 2], bs, bs)
+                learned += 1
             if k not in shapes:
                 shapes[k] = (step_seconds(c, bs, threads=threads), timed_batch(c, bs, dev), bs)
             steps = math.ceil(n / bs) * (c.epochs - done)
@@ -485,7 +511,8 @@ def plan_configs(configs: Sequence[Config], *, preset: str, label: str = "", pre
                                     compile_seconds(c, bs))
         estimate = total / procs + sum(sec for sec, _ in compiles.values())
         timed = sorted({(b, bs) for _, b, bs in shapes.values()})
-        how = ("measured here" if all(b == bs for b, bs in timed) else
+        how = ("as the stored runs of this job took here" if learned == len(shapes) else
+               "measured here" if all(b == bs for b, bs in timed) else
                f"measured here at batch {_span([b for b, _ in timed])} and scaled by FLOPs to batch "
                f"{_span([bs for _, bs in timed])}")
         lower = not dev.startswith("cuda") and any(bs > LOWER_BOUND_RATIO * b for b, bs in timed)

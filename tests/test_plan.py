@@ -49,10 +49,16 @@ def test_plan_counts_stored_runs_and_estimates_only_the_rest(tiny_cfg, fast_timi
     pretrain(a, store, progress=False)
     p = plan.plan_configs([a, b, b], preset="smoke", store=store)
     assert (p.n_runs, p.n_stored, p.images["unlabeled"]) == (2, 1, 96)
-    assert p.estimate_s == pytest.approx(0.5 * 3 * b.epochs)  # 96 images / batch 32 = 3 steps an epoch
+    # the stored run has the same model and input: its own step time (its later epochs' median over 3 steps)
+    # is the estimate's, and nothing is timed
+    later = sorted(RunStore().get(a).metrics["epoch_time"][1:])
+    assert p.estimate_s == pytest.approx(later[len(later) // 2] / 3 * 3 * b.epochs)  # 96 images / batch 32
     text = p.format()
     assert "2 pretraining runs, 1 already stored" in text and "WARNING" not in text
-    assert fast_timing == [("none", 32)]
+    assert "as the stored runs of this job took here" in text and fast_timing == []
+    # with nothing of its shape stored, the step is timed
+    p = plan.plan_configs([b], preset="smoke", store=RunStore(store.root / "empty"))
+    assert p.estimate_s == pytest.approx(0.5 * 3 * b.epochs) and fast_timing == [("none", 32)]
 
 
 def test_long_cpu_plan_warns_and_names_the_faster_options(tiny_cfg, fast_timing):
