@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import Batch  # noqa: E402
+from focusmim.objectives import Batch, make_optimizer  # noqa: E402
 from focusmim.train import augment_batch, build_objective, epoch_generator  # noqa: E402
 
 SYNCS = ("_local_scalar_dense", "nonzero", "is_nonzero")
@@ -109,8 +109,6 @@ def make_step(cfg, device: torch.device, *, stand_in: bool, optimizer: str):
         objective.opt = torch.optim.Adam(params, lr=cfg.resolved_lr(), weight_decay=cfg.weight_decay,
                                          foreach=False, fused=device.type == "cuda" or None)
     else:
-        from focusmim.objectives import make_optimizer
-
         objective.opt = make_optimizer(cfg, params)
     n = 4 * cfg.batch_size
     images = torch.randint(0, 256, (n, 3, cfg.image_size, cfg.image_size), dtype=torch.uint8,

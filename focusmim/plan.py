@@ -315,19 +315,29 @@ def compile_seconds(cfg: Config, batch: int) -> tuple[float, bool]:
         return COMPILE_S, False
 
 
+def _trained_here(cfg: Config, metrics: dict) -> bool:
+    """Whether a run's metrics were recorded on this machine's device by this torch, in one process."""
+    return (metrics.get("device_name") == _provenance_name(resolve_device(cfg.device))
+            and metrics.get("torch") == torch.__version__ and metrics.get("world_size", 1) == 1)
+
+
+def _pretraining_images(metrics: dict) -> int | None:
+    """The images a run pretrained on (after rembg's filter): its ``pretraining_images``, or for runs
+    stored before that field, its first epoch's images/s times seconds; None when neither is recorded."""
+    if metrics.get("pretraining_images"):
+        return int(metrics["pretraining_images"])
+    if metrics.get("images_per_s") and metrics.get("epoch_time"):
+        return round(float(metrics["images_per_s"][0]) * float(metrics["epoch_time"][0]))
+    return None
+
+
 def _trained_step_seconds(cfg: Config, metrics: dict, batch: int) -> float | None:
     """Seconds a step took in a finished run of ``cfg`` trained here by one process: the median epoch
     (the first left out when there are later ones: it may have compiled) over its steps; None when the
     run was trained elsewhere, by other versions or several processes, or recorded too little."""
     times = [float(t) for t in metrics.get("epoch_time") or []]
-    device = resolve_device(cfg.device)
-    if metrics.get("device_name") != _provenance_name(device) or metrics.get("torch") != torch.__version__ \
-            or metrics.get("world_size", 1) != 1 or not times:
-        return None
-    n = metrics.get("pretraining_images")
-    if not n and metrics.get("images_per_s"):
-        n = round(float(metrics["images_per_s"][0]) * times[0])
-    if not n:
+    n = _pretraining_images(metrics)
+    if not times or not n or not _trained_here(cfg, metrics):
         return None
     times = sorted(times[1:] or times)
     return times[len(times) // 2] / math.ceil(n / min(batch, n))
@@ -337,9 +347,7 @@ def _learn_compile(cfg: Config, metrics: dict, batch: int) -> None:
     """A finished compiled run trained on this machine tells its compile time: its first
     epoch's extra time over the fastest later epoch."""
     times = metrics.get("epoch_time") or []
-    device = resolve_device(cfg.device)
-    if not cfg.compile or len(times) < 2 or metrics.get("device_name") != _provenance_name(device) \
-            or metrics.get("torch") != torch.__version__ or metrics.get("world_size", 1) != 1:
+    if not cfg.compile or len(times) < 2 or not _trained_here(cfg, metrics):
         return
     extra = float(times[0]) - min(float(t) for t in times[1:])
     if extra > 0 and not compile_seconds(cfg, batch)[1]:
@@ -555,28 +563,23 @@ def kept_images(cfg: Config, store: RunStore, cache: dict | None = None) -> int 
         True
     """
     cache = {} if cache is None else cache
-    want = tuple(str(getattr(cfg, k)) for k in _DATA_FIELDS) + (key_fingerprint(cfg),)
+    want = tuple(str(getattr(cfg, k)) for k in _DATA_FIELDS)  # the same fields name the same files
     if want in cache:
         return cache[want]
     cache[want] = None
+    fingerprint = key_fingerprint(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an unreadable run is store verify's business, not the plan's
         runs = store.runs()
     for run in runs:
         c = run.config
-        if c.foreground != "rembg" or tuple(str(getattr(c, k)) for k in _DATA_FIELDS) != want[:-1]:
+        if c.foreground != "rembg" or tuple(str(getattr(c, k)) for k in _DATA_FIELDS) != want:
             continue
         try:
-            m = run.metrics
+            n = _pretraining_images(run.metrics)
         except DamagedRunError:  # named by store verify and by the run's own reader
             continue
-        if m.get("pretraining_images"):
-            n = int(m["pretraining_images"])
-        elif m.get("images_per_s") and m.get("epoch_time"):
-            n = round(m["images_per_s"][0] * m["epoch_time"][0])
-        else:
-            continue
-        if key_fingerprint(c) == want[-1]:
+        if n is not None and key_fingerprint(c) == fingerprint:
             cache[want] = n
             break
     return cache[want]

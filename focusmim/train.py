@@ -166,9 +166,9 @@ def build_objective(cfg: Config, device: torch.device):
     model = models.build_for_config(cfg).to(device)
     if uses_channels_last(device, cfg):
         model = model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        compiled = torch.compile(model, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
-    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=compiled if cfg.compile else model)
+    stepped = (torch.compile(model, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+               if cfg.compile else model)
+    objective = OBJECTIVES.build(cfg.objective, cfg=cfg, model=stepped)
     return model, objective
 
 
