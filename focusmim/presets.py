@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "MAIN_JOB", "main_job", "PRESET_RANK", "NOTEBOOK_DEFAULTS", "CHAPTER_DEFAULTS", "SMOKE_BUDGETS", "LR_GRID"]
+__all__ = ["PRESETS", "MAIN_JOB", "main_job", "PRESET_RANK", "NOTEBOOK_DEFAULTS", "CHAPTER_DEFAULTS", "SMOKE_BUDGETS", "LR_GRID", "LR_CANDIDATES"]
 
 # Config fields of each preset. Explicit parameters override them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -109,6 +109,8 @@ NOTEBOOK_DEFAULTS: dict[str, dict[str, Any]] = {
                   ablation_seeds=(0,)),
 }
 
+# the paper's candidate pretraining learning rates (Adam), selected per strategy (focusmim.lr_selection)
+LR_CANDIDATES = (5e-5, 1e-4, 5e-4)
 # chapter 6: the ConvNeXt learning-rate grid and fine-tuning budget (Adam, early stopping on validation loss)
 LR_GRID = (1.6e-4, 5e-4, 1.5e-3)
 # chapter -> preset -> the chapter's own defaults (``None`` in the notebook -> these)

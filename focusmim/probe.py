@@ -212,7 +212,8 @@ def fit_linear_heads(
             acc = float(((test_x @ ws + bs_).argmax(1) == test_y).float().mean())
             tr = tr_idx[s]
             train_acc = float(((x[tr] @ ws + bs_).argmax(1) == y[tr]).float().mean())
-            out.append({"accuracy": acc, "train_accuracy": train_acc, "val_loss": best[s],
+            val_acc = float(((xv[s] @ ws + bs_).argmax(1) == y[va_idx[s]]).float().mean())
+            out.append({"accuracy": acc, "train_accuracy": train_acc, "val_accuracy": val_acc, "val_loss": best[s],
                         "best_epoch": best_epoch[s], "epochs": stopped_at[s] or epoch, "seconds": seconds / S})
     return out
 

@@ -85,7 +85,7 @@ LAYERS = [
     ("masking",),
     ("objectives", "adios"),
     ("train",),
-    ("experiments",),
+    ("experiments", "lr_selection"),
     ("captions", "chapters"),
     ("plan", "plots", "sweep"),
     ("notebook", "widgets"),
