@@ -15,6 +15,17 @@ Each claim states its threshold (its margin, in accuracy points where the column
 below b), ``a < b`` (a is below b by more than the margin), ``a ~ b`` (the two differ by less than the margin:
 the interval must lie within +-margin).
 
+Beside the sign, a claim's *size* against the paper's (:func:`size_verdict`): the paper's own difference
+between the two conditions (:func:`paper_difference`), placed against our 95 % interval. Sizes are compared
+in the claim's direction, the effect ``e = s * (a - b)`` with ``s = +1`` for ``>``, ``>>``, ``>=`` and
+``s = -1`` for ``<`` (for ``~``, the sign of the paper's difference, or of ours where the paper's is zero):
+
+* ``consistent with the paper's size``: the paper's difference lies inside our interval;
+* ``smaller than the paper's``: our whole interval lies below the paper's effect in the claim's direction
+  (an effect of the opposite sign counts as smaller);
+* ``larger than the paper's``: our whole interval lies above it;
+* ``inconclusive``: no paper number for a condition, or one pretraining seed (no interval): never a size claim.
+
 Pure functions of table rows (plain dicts), as the losses are: nothing is trained or loaded.
 
 Example:
@@ -27,6 +38,9 @@ Example:
     ...       {k: {**v, "seed_accuracies": v["seed_accuracies"][:1], "pretrain_seeds": [0]} for k, v in rows.items()}
     ...       )["verdict"]
     'inconclusive'
+    >>> paper = {"random patches": 0.702, "masked periphery": 0.679}
+    >>> size_verdict(r, paper_difference(Claim("random patches", ">=", "masked periphery", 0.01), paper))["size"]
+    "larger than the paper's"
 """
 from __future__ import annotations
 
@@ -34,9 +48,12 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-__all__ = ["Claim", "AllOf", "judge", "seed_values", "t_interval", "VERDICTS", "describe", "OPS"]
+__all__ = ["Claim", "AllOf", "judge", "seed_values", "t_interval", "VERDICTS", "describe", "OPS", "SIZE_VERDICTS",
+           "paper_difference", "size_verdict", "direction"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
+SIZE_VERDICTS = ("consistent with the paper's size", "smaller than the paper's", "larger than the paper's",
+                 "inconclusive")
 OPS = (">", ">>", ">=", "<", "~")
 LEVEL = 0.95
 
@@ -194,7 +211,7 @@ def judge(claim, rows: Mapping[str, Mapping], probe_n: int | None = None) -> dic
         return {"verdict": verdict, "parts": parts, "claim": claim.threshold(), "n": min(p["n"] for p in parts),
                 "diff": None, "low": None, "high": None,
                 "reason": "; ".join(p["reason"] for p in parts if p.get("reason"))}
-    out = {"claim": claim.threshold(), "diff": None, "low": None, "high": None, "n": 0, "reason": ""}
+    out = {"claim": claim.threshold(), "op": claim.op, "diff": None, "low": None, "high": None, "n": 0, "reason": ""}
     if claim.a not in rows or claim.b not in rows:
         missing = [c for c in claim.conditions() if c not in rows]
         return {**out, "verdict": "not run", "reason": f"not in this table: {', '.join(missing)}"}
@@ -251,3 +268,104 @@ def describe(result: Mapping, column: str = "accuracy") -> str:
     elif result["n"] == 1:
         d += ": no interval"
     return f"{v} ({d})"
+
+
+def paper_difference(claim, paper: Mapping[str, float]):
+    """The paper's own difference ``a - b`` for ``claim`` from its values (condition -> value, in the claim
+    column's units); ``None`` when the paper has no number for a condition. For :class:`AllOf`, a tuple with
+    one entry per part.
+
+        >>> round(paper_difference(Claim("a", ">", "b"), {"a": 0.702, "b": 0.679}), 3)
+        0.023
+        >>> paper_difference(Claim("a", "<", "c"), {"a": 0.702}) is None
+        True
+        >>> paper_difference(AllOf((Claim("a", ">", "b"), Claim("c", ">", "b"))), {"a": 0.5, "b": 0.25})
+        (0.25, None)
+    """
+    if isinstance(claim, AllOf):
+        return tuple(paper_difference(c, paper) for c in claim.claims)
+    if claim.a not in paper or claim.b not in paper or paper[claim.a] is None or paper[claim.b] is None:
+        return None
+    return float(paper[claim.a]) - float(paper[claim.b])
+
+
+def direction(op: str, paper_diff: float | None = None, diff: float | None = None) -> int:
+    """``+1`` or ``-1``: the sign that turns a difference ``a - b`` into the effect in the claim's direction.
+    ``>``, ``>>``, ``>=``: +1; ``<``: -1; ``~`` (no direction of its own): the sign of the paper's
+    difference, or of ours (``diff``) where the paper's is zero or missing, else +1.
+
+        >>> direction(">="), direction("<"), direction("~", -0.02), direction("~", 0.0, -0.01)
+        (1, -1, -1, -1)
+    """
+    if op not in OPS:
+        raise ValueError(f"op={op!r} is not allowed; allowed: {', '.join(OPS)}")
+    if op == "<":
+        return -1
+    if op != "~":
+        return 1
+    for v in (paper_diff, diff):
+        if v is not None and not math.isnan(v) and v != 0:
+            return 1 if v > 0 else -1
+    return 1
+
+
+def _points(v: float, column: str) -> str:
+    return f"{100 * v:+.1f}" if column == "accuracy" else f"{v:+.3g}"
+
+
+def size_verdict(result: Mapping, paper_diff, column: str = "accuracy") -> dict:
+    """Whether the paper's difference lies inside our 95 % interval: ``size`` (one of
+    :data:`SIZE_VERDICTS`, or ``not run`` when the claim was not run) and ``size_reason`` (in words).
+
+    ``result`` is :func:`judge`'s (it carries the claim's ``op``); ``paper_diff`` the paper's difference a - b
+    (:func:`paper_difference`; ``None``: no paper number). Sizes are compared in the claim's direction
+    (:func:`direction`): "smaller" means our effect in the direction the claim states is smaller than the
+    paper's over the whole interval, an effect of the opposite sign included; "larger" the reverse. No paper
+    number, or no interval (one pretraining seed), is "inconclusive", never a size claim. A claim of several
+    parts (:class:`AllOf`) takes its parts' size when they agree, else "inconclusive".
+
+        >>> r = {"verdict": "holds", "op": ">=", "diff": 0.125, "low": 0.080, "high": 0.170, "n": 3}
+        >>> size_verdict(r, 0.023)["size"], size_verdict(r, 0.10)["size"], size_verdict(r, 0.30)["size"]
+        ("larger than the paper's", "consistent with the paper's size", "smaller than the paper's")
+        >>> size_verdict(r, None)
+        {'size': 'inconclusive', 'size_reason': 'no paper number'}
+        >>> size_verdict({**r, "low": None, "high": None, "n": 1}, 0.023)["size_reason"]
+        'one pretraining seed: no interval'
+        >>> size_verdict({"verdict": "holds", "op": "<", "diff": -0.05, "low": -0.07, "high": -0.03, "n": 3},
+        ...              -0.137)["size"]  # blur costs us 3-7 points, the paper 13.7
+        "smaller than the paper's"
+    """
+    if result.get("parts") is not None:
+        diffs = tuple(paper_diff) if isinstance(paper_diff, (tuple, list)) else (paper_diff,) * len(result["parts"])
+        if len(diffs) != len(result["parts"]):
+            raise ValueError(f"paper_diff has {len(diffs)} entries for {len(result['parts'])} parts; allowed: one "
+                             f"per part (paper_difference of the AllOf claim)")
+        parts = [size_verdict(p, d, column) for p, d in zip(result["parts"], diffs)]
+        sizes = [p["size"] for p in parts]
+        if "not run" in sizes:
+            return {"size": "not run", "size_reason": result.get("reason", "")}
+        reasons = "; ".join(dict.fromkeys(p["size_reason"] for p in parts if p["size_reason"]))
+        if len(set(sizes)) == 1:
+            return {"size": sizes[0], "size_reason": reasons}
+        return {"size": "inconclusive", "size_reason": f"the parts differ ({', '.join(sizes)})"}
+    if result.get("verdict") == "not run":
+        return {"size": "not run", "size_reason": result.get("reason", "")}
+    reasons = []
+    if paper_diff is None or (isinstance(paper_diff, float) and math.isnan(paper_diff)):
+        reasons.append("no paper number")
+    lo, hi = result.get("low"), result.get("high")
+    if result.get("diff") is None:
+        reasons.append(result.get("reason") or "no per-seed values")
+    elif lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        reasons.append("one pretraining seed: no interval")
+    if reasons:
+        return {"size": "inconclusive", "size_reason": "; ".join(reasons)}
+    s = direction(result["op"], paper_diff, result["diff"])
+    e_lo, e_hi = sorted((s * lo, s * hi))
+    p = s * paper_diff
+    where = f"the paper's {_points(paper_diff, column)} is {{}} our interval [{_points(lo, column)}, {_points(hi, column)}]"
+    if p < e_lo:
+        return {"size": "larger than the paper's", "size_reason": where.format("below" if s > 0 else "above")}
+    if p > e_hi:
+        return {"size": "smaller than the paper's", "size_reason": where.format("above" if s > 0 else "below")}
+    return {"size": "consistent with the paper's size", "size_reason": where.format("inside")}
