@@ -36,7 +36,7 @@ from focusmim.runs import Run, RunStore, default_root
 from focusmim.train import RunsPending, pretrain
 
 __all__ = ["Table", "compare", "load_tables", "train_conditions", "results_dir", "tables_dir", "publish", "provenance", "mean_std",
-           "training_budget", "runs_record", "worker_plan", "checkpoint_epoch"]
+           "training_budget", "runs_record", "worker_plan", "checkpoint_epoch", "train_and_probe"]
 
 
 def results_dir() -> Path:
@@ -313,6 +313,20 @@ def _train_and_probe_with_one_bar(base, conditions, seeds, probe_seeds, which, p
     return out, raw
 
 
+def train_and_probe(base: Config, conditions: Mapping[str, Mapping[str, Any]], seeds: Iterable[int],
+                    probe_seeds: Sequence[int], store: RunStore, workers: int = 2, which: str | int = "best",
+                    probe: Mapping[str, Any] | None = None) -> None:
+    """Pretrain and probe every (condition, seed) in ``workers`` processes, caching each probe in its run's
+    folder (a later :func:`compare` of the same conditions reads them back). Runs already stored are reused."""
+    from tqdm.auto import tqdm
+
+    tasks = [(name, base.replace(seed=s, **dict(over))) for name, over in conditions.items() for s in seeds]
+    if not tasks:
+        return
+    with tqdm(total=len(tasks), desc="train and probe", unit="run", smoothing=0) as bar:
+        _in_processes(tasks, probe_seeds, which, dict(probe or {}), store, workers, bar)
+
+
 def _in_processes(tasks, probe_seeds, which, probe, store, workers, bar) -> None:
     """Train and probe ``(name, config)`` tasks in ``workers`` spawned processes (an existing engine:
     :class:`concurrent.futures.ProcessPoolExecutor`), advancing ``bar`` as each finishes."""
@@ -435,6 +449,7 @@ def summarise(name: str, runs: Sequence[Run], probe_seeds: Sequence[int], which:
         "decorrelation_epochs": epochs,
         "decorrelation_seeds": decorrelation,
         "decorrelation_n": ms[0].get("decorrelation_n"),
+        "lr": runs[0].config.resolved_lr(),  # every row states the learning rate it trained at
         "final_loss": mean_std([m["loss"][-1] for m in ms])[0],
         "images_per_s": mean_std([statistics.fmean(m["images_per_s"]) for m in ms])[0],
         **runs_record(runs),

@@ -28,13 +28,14 @@ import statistics
 from typing import Any, Mapping, Sequence
 
 from focusmim.config import PAPER_LR, DEFAULT_LR, Config
-from focusmim.experiments import Table, compare
+from focusmim.experiments import Table, compare, train_and_probe
 from focusmim.presets import LR_CANDIDATES
-from focusmim.probe import evaluate
+from focusmim.probe import _cache_name, evaluate
 from focusmim.runs import RunStore
 
 __all__ = ["LR_CANDIDATES", "SELECTION_PARENT", "CRITERION", "paper_rate", "validation_accuracy", "pick_rate",
-           "selection_conditions", "select_learning_rates", "selected_rates", "selected_conditions"]
+           "selection_conditions", "select_learning_rates", "selected_rates", "selected_conditions", "weightless_stale",
+           "chapter_variants"]
 
 # blurred variants keep the rate selected for the strategy they blur (the paper's procedure)
 SELECTION_PARENT = {"blurry random patches": "random patches", "blurry periphery": "masked periphery"}
@@ -97,7 +98,7 @@ def selection_conditions(strategies: Mapping[str, Mapping[str, Any]], rates: Seq
 def select_learning_rates(base: Config, strategies: Mapping[str, Mapping[str, Any]], *,
                           rates: Sequence[float] = LR_CANDIDATES, seed: int = 0,
                           probe_seeds: Sequence[int] = (0, 1, 2, 3, 4), store: RunStore | None = None,
-                          progress: bool = True) -> Table:
+                          progress: bool = True, workers: int = 1) -> Table:
     """Train every strategy at every rate (pretraining seed ``seed``), probe, and select by validation accuracy.
 
     Returns the selection table: one row per (strategy, rate) with ``strategy``, ``lr``, ``val_accuracy``
@@ -105,6 +106,8 @@ def select_learning_rates(base: Config, strategies: Mapping[str, Mapping[str, An
     ``selected``; ``meta["selected"]`` maps every strategy, blurred variants included, to its rate."""
     rates = _check_rates(rates)
     conds = selection_conditions(strategies, rates)
+    if workers > 1 and not getattr(store, "planning", False):
+        train_and_probe(base, conds, (seed,), probe_seeds, store if store is not None else RunStore(), workers)
     table = compare(base, conds, seeds=(seed,), probe_seeds=probe_seeds, store=store, progress=progress,
                     title="Learning-rate selection (first pretraining seed)")
     table.meta.update(rates=list(rates), selection_seed=seed, criterion=CRITERION)
@@ -150,3 +153,58 @@ def selected_conditions(strategies: Mapping[str, Mapping[str, Any]], rates: Mapp
         r = float(rates[name])
         out[name] = {**dict(over), "lr": None if abs(r - paper_rate(masker)) < 1e-12 else r}
     return out
+
+
+def weightless_stale(store: RunStore, cfgs: Sequence[Config], probe_seeds: Sequence[int]) -> list[Config]:
+    """The configs whose stored run can no longer serve the selection: trained, but without weights (the
+    committed store keeps none) and without a cached probe of ``probe_seeds`` that records validation
+    accuracy. Such a run must be trained again to be selected on; the caller says so before doing it."""
+    out = []
+    for c in cfgs:
+        run = store.get(c)
+        if run is None or run.has_model("best"):
+            continue
+        res = run.load_json(_cache_name("best", probe_seeds, {"knn": True}))
+        try:
+            validation_accuracy(res or {})
+        except ValueError:
+            out.append(c)
+    return out
+
+
+def chapter_variants(base: Config, strategies: Mapping[str, Mapping[str, Any]], *, seeds: Sequence[int],
+                     probe_seeds: Sequence[int], rates: Sequence[float] = LR_CANDIDATES,
+                     store: RunStore | None = None, workers: int = 1, progress: bool = True
+                     ) -> dict[str, Table]:
+    """Chapter 1's table twice: at the paper's fixed rates (``"paper"``) and at the rates selected at this
+    budget (``"selected"``), with the selection table (``"selection"``). Runs shared by the variants (the
+    first seed at the rate the selection and the paper agree on) are trained once.
+
+    Every row gets ``lr`` (the rate it trained at) and ``lr_source`` ("the paper's choice" or "selected at
+    this budget")."""
+    store = store if store is not None else RunStore()
+    seeds = tuple(seeds)
+    paper_conds = {name: {**dict(over), "lr": None} for name, over in strategies.items()}
+    if workers > 1:  # everything that does not depend on the selection, in parallel
+        train_and_probe(base, {**selection_conditions(strategies, rates), **paper_conds}, seeds[:1], probe_seeds,
+                        store, workers)
+        train_and_probe(base, paper_conds, seeds[1:], probe_seeds, store, workers)
+    selection = select_learning_rates(base, strategies, rates=rates, seed=seeds[0], probe_seeds=probe_seeds,
+                                      store=store, progress=progress)
+    chosen = selection.meta["selected"]
+    sel_conds = selected_conditions(strategies, chosen)
+    if workers > 1:
+        train_and_probe(base, sel_conds, seeds, probe_seeds, store, workers)
+    paper = compare(base, paper_conds, seeds=seeds, probe_seeds=probe_seeds, raw_pixels=True, store=store,
+                    progress=progress, title="Linear probe per masking strategy: the paper's learning rates")
+    selected = compare(base, sel_conds, seeds=seeds, probe_seeds=probe_seeds, raw_pixels=True, store=store,
+                       progress=progress,
+                       title="Linear probe per masking strategy: learning rates selected at this budget")
+    for table, source in ((paper, "the paper's choice"), (selected, "selected at this budget")):
+        table.meta.update(lr_selection=source, rates=list(rates), criterion=CRITERION,
+                          selected=dict(chosen), paper_rates={n: paper_rate(o.get("masker", "random_patches"))
+                                                              for n, o in strategies.items()})
+        for row in table.rows:
+            if row["condition"] in strategies:
+                row["lr_source"] = source
+    return {"selection": selection, "paper": paper, "selected": selected}
