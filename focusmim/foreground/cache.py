@@ -1,9 +1,15 @@
 """Where foreground maps are cached, and the resumable chunk store that fills the cache.
 
 A finished cache is one ``torch.save``d dict ``{"foreground", "fingerprint", "model",
-"version"}``; while maps are being computed, finished chunks go to
+"version", "backend"}``; while maps are being computed, finished chunks go to
 ``<cache>.parts/rows_<start>_<end>.pt`` beside a ``meta.json`` naming the images
 (their fingerprint) and the model, so an interrupted run resumes where it stopped.
+``backend`` records which path computed the maps (``"onnxruntime-u2netp"``: rembg's
+onnxruntime session, ``"torch-u2netp"``: :mod:`focusmim.foreground.u2netp`; the
+chunks' paths are kept in ``<cache>.parts/backends.json``, and a run resumed on
+another path records both, joined by ``+``). Caches written before the field existed
+lack it (they were all made by onnxruntime); the field is never compared, so the
+backend does not invalidate a cache, and the cache's file name does not name it.
 Every file is written with the package's one atomic writer (:mod:`focusmim.io`).
 
 Example:
@@ -20,6 +26,9 @@ Example:
     >>> store.save_chunk(0, 2, torch.ones(2, 1, 8, 8, dtype=torch.uint8))
     >>> store.load_parts()[1].tolist()
     [True, True, False, False, False]
+    >>> store.save_chunk(2, 5, torch.ones(3, 1, 8, 8, dtype=torch.uint8), backend="torch-u2netp")
+    >>> store.backend()
+    'torch-u2netp+unrecorded'
 """
 from __future__ import annotations
 
@@ -42,6 +51,8 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "u2netp"
 CACHE_VERSION = 1
+BACKENDS_FILE = "backends.json"  # in the parts folder: chunk name -> the backend that made it
+UNRECORDED = "unrecorded"
 
 
 def check_images(images, name: str = "images") -> None:
@@ -165,12 +176,30 @@ class ChunkStore:
                 done[s:e] = True
         return out, done
 
-    def save_chunk(self, start: int, end: int, chunk: torch.Tensor) -> None:
-        """Write the maps of rows ``[start, end)`` (atomically)."""
-        atomic_save(chunk.clone(), self.parts / f"rows_{start:09d}_{end:09d}.pt")
+    def save_chunk(self, start: int, end: int, chunk: torch.Tensor, backend: str | None = None) -> None:
+        """Write the maps of rows ``[start, end)`` (atomically), made by ``backend``."""
+        name = f"rows_{start:09d}_{end:09d}"
+        atomic_save(chunk.clone(), self.parts / f"{name}.pt")
+        made = self._backends()
+        made[name] = backend or UNRECORDED
+        atomic_write_text(json.dumps(made, sort_keys=True), self.parts / BACKENDS_FILE)
+
+    def _backends(self) -> dict[str, str]:
+        try:
+            made = json.loads((self.parts / BACKENDS_FILE).read_text())
+            return made if isinstance(made, dict) else {}
+        except Exception:
+            return {}
+
+    def backend(self) -> str:
+        """The backends that made the finished chunks, sorted and joined by ``+`` (``"unrecorded"``
+        for chunks written without one)."""
+        made = self._backends()
+        names = {made.get(f.stem, UNRECORDED) for f in self.parts.glob("rows_*.pt")}
+        return "+".join(sorted(names)) or UNRECORDED
 
     def finish(self, maps: torch.Tensor) -> None:
-        """Write the finished cache file and drop the parts folder."""
+        """Write the finished cache file (with the backend that made its maps) and drop the parts folder."""
         atomic_save({"foreground": maps, "fingerprint": self.fingerprint, "model": MODEL_NAME,
-                     "version": CACHE_VERSION}, self.path)
+                     "version": CACHE_VERSION, "backend": self.backend()}, self.path)
         shutil.rmtree(self.parts, ignore_errors=True)

@@ -20,6 +20,15 @@ cores by default), or runs on the GPU when its ``CUDAExecutionProvider`` is
 available. If the rewritten graph cannot be built or run, inference falls back to
 rembg's own session, image by image, with a warning.
 
+Two paths compute the same maps: rembg's onnxruntime session (above, backend
+``"onnxruntime-u2netp"``) and the torch port :mod:`focusmim.foreground.u2netp`
+(``"torch-u2netp"``; within one uint8 level of onnxruntime's maps on 99.9 % of
+pixels). :func:`backend_for` picks one by a fixed rule, never by timing at run time:
+torch where CUDA is available (onnxruntime's GPU build is not installed there), and
+onnxruntime on a CPU, where benchmarks/bench_u2netp.py measured it faster than torch
+(:data:`CPU_BACKEND`). The map cache records the backend that made its maps
+(:mod:`focusmim.foreground.cache`); cache file names and run keys do not depend on it.
+
 Example (a stand-in predictor instead of u2netp; a second call reads the cache):
 
     >>> import tempfile, torch
@@ -52,9 +61,11 @@ import torch
 from focusmim.registry import Param
 
 from .cache import MODEL_NAME, ChunkStore, check_images, chunk_ranges
+from .u2netp import BACKEND as TORCH_BACKEND
+from .u2netp import TorchU2netp
 
-__all__ = ["MODEL_NAME", "WEIGHTS_MD5", "weights_path", "session", "batched_model", "U2netpPredictor",
-           "foreground_maps"]
+__all__ = ["MODEL_NAME", "WEIGHTS_MD5", "ONNX_BACKEND", "TORCH_BACKEND", "CPU_BACKEND", "weights_path", "session",
+           "batched_model", "U2netpPredictor", "backend_for", "default_predictor", "foreground_maps"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +83,11 @@ INFER_BATCH = Param("int", None, low=1, none=True, doc="images per onnxruntime c
 # one image per call, calls of 32 0.8x (page faults of an 8 GB working set). On a GPU larger calls fill the device.
 INFER_BATCH_CPU = 8
 INFER_BATCH_CUDA = 64
+ONNX_BACKEND = "onnxruntime-u2netp"
+# The backend on a CPU. benchmarks/bench_u2netp.py (2 shared AMD EPYC cores, 96 px photographs, both paths
+# interleaved in one run): onnxruntime's batched graph made maps about 2x faster than the torch module
+# (results/u2netp-cpu-2026-12-06.json). On CUDA torch is used: onnxruntime's GPU build is not installed there.
+CPU_BACKEND = ONNX_BACKEND
 
 
 # --------------------------------------------------------------------- weights
@@ -244,6 +260,36 @@ def _batched_session(path: str, workers: int | None):
 
 
 # ------------------------------------------------------------------- predictor
+def backend_for(device: str | torch.device | None = None) -> str:
+    """The path that computes maps on ``device`` (``None``: CUDA if torch sees a GPU, else the CPU):
+    :data:`TORCH_BACKEND` on CUDA, :data:`CPU_BACKEND` elsewhere. A fixed rule; nothing is timed.
+
+    Example:
+        >>> from focusmim.foreground.maps import backend_for
+        >>> backend_for("cpu"), backend_for("cuda")
+        ('onnxruntime-u2netp', 'torch-u2netp')
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return TORCH_BACKEND if torch.device(device).type == "cuda" else CPU_BACKEND
+
+
+def default_predictor(workers: int | None = None, device: str | torch.device | None = None):
+    """The predictor :func:`foreground_maps` uses: :class:`~focusmim.foreground.u2netp.TorchU2netp` on
+    ``device`` when :func:`backend_for` picks torch, else :class:`U2netpPredictor` on rembg's session
+    (``workers``: its onnxruntime threads). Either has a ``backend`` attribute naming it.
+
+    Example:
+        >>> from focusmim.foreground.maps import default_predictor
+        >>> default_predictor(device="cpu").backend       # doctest: +SKIP
+        'onnxruntime-u2netp'
+    """
+    WORKERS.check("workers", workers)
+    if backend_for(device) == TORCH_BACKEND:
+        return TorchU2netp(weights_path(), device=device or "cuda")
+    return U2netpPredictor(session(workers), workers=workers)
+
+
 class U2netpPredictor:
     """uint8 images ``(B,3,H,W)`` -> uint8 maps ``(B,1,H,W)``, exactly as rembg's u2netp.
 
@@ -258,6 +304,8 @@ class U2netpPredictor:
         >>> predict(images_uint8).shape                    # doctest: +SKIP
         torch.Size([4, 1, 96, 96])
     """
+
+    backend = ONNX_BACKEND
 
     def __init__(self, sess, infer_batch: int | None = None, workers: int | None = None):
         INFER_BATCH.check("infer_batch", infer_batch)
@@ -347,9 +395,10 @@ def foreground_maps(
         cache_path: file for the finished maps (``None``: no caching). While computing,
             chunks go to ``<cache_path>.parts/`` (atomic writes), so an interrupted run
             resumes where it stopped. A cache made from other images is recomputed.
-        workers: onnxruntime intra-op threads (``None``: all cores).
-        predict: maps uint8 ``(B,3,H,W)`` -> uint8 ``(B,1,H,W)``; default rembg's u2netp
-            (:class:`U2netpPredictor`). Only built when something is left to compute.
+        workers: onnxruntime intra-op threads (``None``: all cores); unused by the torch path.
+        predict: maps uint8 ``(B,3,H,W)`` -> uint8 ``(B,1,H,W)``; default u2netp on the path
+            :func:`backend_for` picks (:func:`default_predictor`). Only built when something is
+            left to compute. Its ``backend`` attribute, if any, is recorded in the cache.
 
     Example:
         >>> import torch
@@ -380,12 +429,13 @@ def foreground_maps(
     jobs = chunk_ranges(~done, batch_size)
     if jobs:
         if predict is None:
-            predict = U2netpPredictor(session(workers), workers=workers)
+            predict = default_predictor(workers)
+        backend = getattr(predict, "backend", None)
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n, initial=int(done.sum()), desc="rembg u2netp", unit="img")
+            bar = tqdm(total=n, initial=int(done.sum()), desc=f"u2netp ({backend or 'custom'})", unit="img")
         try:
             for s, e in jobs:
                 chunk = predict(images[s:e])
@@ -395,7 +445,7 @@ def foreground_maps(
                 chunk = chunk.to(device="cpu", dtype=torch.uint8).contiguous()
                 out[s:e] = chunk
                 if store is not None:
-                    store.save_chunk(s, e, chunk)
+                    store.save_chunk(s, e, chunk, backend)
                 if bar is not None:
                     bar.update(e - s)
         finally:
