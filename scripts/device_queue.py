@@ -313,10 +313,13 @@ def _stored(store, cfg: Config):
     return Run(d, cfg) if isinstance(m, dict) and m.get("finished") else None
 
 
-def _probe_name(seeds, which, **kw) -> str:
-    from focusmim.probe import _cache_name
+def _probe_name(seeds, which, readout: str = "linear") -> str:
+    """The name :func:`focusmim.probe.evaluate` caches a probe under (the default settings)."""
+    from focusmim import probe
 
-    return _cache_name(which, tuple(seeds), {"knn": True, **kw})
+    if hasattr(probe, "probe_cache_name"):
+        return probe.probe_cache_name(which, tuple(seeds), readout)
+    return probe._cache_name(which, tuple(seeds), {"knn": True, **({} if readout == "linear" else {"readout": readout})})
 
 
 def _cached_probe(run, seeds, which) -> dict | None:
@@ -718,8 +721,13 @@ class Lease:
                 rec.setdefault("actions_skipped", {})[a] = ("focusmim.probe.READOUTS does not exist in this "
                                                              "checkout (issue 37 not merged)")
                 return
-            rec["readouts"] = {str(r): round(evaluate(wrun, it.probe_seeds, "best", readout=r)["accuracy_mean"], 4)
-                               for r in ro}
+            from focusmim import probe
+
+            if hasattr(probe, "evaluate_readouts"):  # the features once for every readout
+                got = probe.evaluate_readouts(wrun, it.probe_seeds, "best", readouts=tuple(ro))
+            else:
+                got = {r: evaluate(wrun, it.probe_seeds, "best", readout=r) for r in ro}
+            rec["readouts"] = {str(r): round(v["accuracy_mean"], 4) for r, v in got.items()}
 
     def _run_item(self, it: Item, rec: dict) -> None:
         from focusmim import zoo as zoo_mod
@@ -923,10 +931,14 @@ def describe(items: list[Item], store_root: Path | None, pack: Path | None = Non
     for i, r in enumerate(rows):
         if r.get("lease"):
             marks[r["lease"]] = i
+    ends = {i: lease for lease, i in marks.items()}
     for i, r in enumerate(rows, 1):
         where = f"{r['lease']}.{r['command']}" if r.get("lease") else ("-" if r["seconds"] == 0 else "later")
         lines.append(f"{i:>3} {r['group']:11} {r['condition'][:44]:44} {str(r['seed']):>4} {r['key']:16} "
                      f"{str(r['epochs']):>3} {r['state']:8} {r['seconds']:>6.0f} {where:>5} {r.get('detail', '')}")
+        if i - 1 in ends:
+            lines.append(f"    ======== lease {ends[i - 1]} ends here (its last item; lease.command in the column "
+                         f"'lease') ========")
     totals: dict[str, float] = {}
     for r in rows:
         totals[r["group"]] = totals.get(r["group"], 0.0) + r["seconds"]

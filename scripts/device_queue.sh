@@ -1,25 +1,47 @@
 #!/usr/bin/env bash
-# A short, offline GPU lease, start to finish: install what the machine lacks from carried wheels, unpack the
-# carried dataset, restore an earlier lease's store, train the book's missing runs most wanted first until a
-# deadline (scripts/device_queue.py), writing every finished run into $OUT at once. Rerunnable: it continues.
+# A short, offline GPU lease, start to finish, in two commands (book/how_to_run.md, "A short GPU lease"):
 #
-# Here, once (packs ../shared/data/imagenette96 into .carry/, 48.5 MiB; one dataset a lease):
-#   bash scripts/device_queue.sh --pack imagenette96
-#   python scripts/device_queue.py --preset imagenette --dry-run --pack .carry/imagenette96.tar.xz
-# On the GPU machine (carry .carry, and .whl if you packed wheels), within a 10-minute command:
-#   BUDGET=540 bash scripts/device_queue.sh --preset imagenette
-# Back here: the runs into the book's store, the zoo's files into zoo/ (scripts/zoo_add.py).
+#   1. here:              bash scripts/device_queue.sh --pack imagenette96
+#      packs ../shared/data/imagenette96 into .carry/ (48.5 MiB), u2netp's weights when found (4.4 MiB, for
+#      chapters 4 and 5), and checks what the lease sends (the repository with the book's store results/store,
+#      which travels as tracked files and is restored on the machine, + .carry + .whl) against the 64 MiB limit;
+#      it exits 1 when it does not fit. See the queue first:
+#        python scripts/device_queue.py --preset imagenette --dry-run --pack .carry/imagenette96.tar.xz
+#   2. on the GPU machine (carry .carry; .whl only if you packed wheels), one command of at most 10 minutes:
+#        BUDGET=540 bash scripts/device_queue.sh
+#      installs carried wheels, unpacks the data, restores the book's store (and an earlier lease's
+#      .carry/store.tar.gz), then works through the whole book's queue (scripts/device_queue.py: the capture
+#      check, the learning-rate selection, the 100-epoch comparison, chapters 2-7, the readouts), writing
+#      store.tar.gz, zoo-<n>.tar, queue.json, capture.json and SHA256SUMS into $OUT after every finished item.
+#      Rerunnable: it continues (a run already stored is never trained again).
+#   3. back here, ONE command: the runs into results/store, the models into zoo/ (scripts/zoo_add.py), the
+#      capture check and the log into benchmarks/results, every file verified (SHA256SUMS, the store's manifest);
+#      a damaged file is named and set aside, nothing already stored is lost:
+#        bash scripts/device_queue.sh --bring-back DIR        # DIR: the folder the lease's $OUT came back to
 set -u
 CARRY=${CARRY:-.carry}       # what travels with the repository (ignored by git)
 FM_TMP=${FM_TMP:-/tmp}       # where the data, cache and run store go on the machine
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ "${1:-}" = "--bring-back" ]; then
+  shift
+  exec python3 "$HERE/device_queue.py" --bring-back "$@"
+fi
 if [ "${1:-}" = "--pack" ]; then
   name=${2:-imagenette96}
-  src=$(cd "$(dirname "$0")/.." && pwd)/../shared/data/$name
+  src=$(cd "$HERE/.." && pwd)/../shared/data/$name
   [ -d "${FOCUSMIM_DATA:-/nonexistent}/$name" ] && src=$FOCUSMIM_DATA/$name
   [ -d "$src" ] || { echo "no dataset folder $src (set FOCUSMIM_DATA to its parent)" >&2; exit 2; }
   mkdir -p "$CARRY" && tar cf - -C "$(dirname "$src")" "$name" | xz -9e -T0 > "$CARRY/$name.tar.xz.tmp" \
     && mv "$CARRY/$name.tar.xz.tmp" "$CARRY/$name.tar.xz"
-  ls -l "$CARRY/$name.tar.xz"; exit 0
+  ls -l "$CARRY/$name.tar.xz"
+  # u2netp's weights (chapters 4, 5 and 7 make their foreground maps on the machine), when found here
+  u2=$(python3 -c "from focusmim.foreground import weights_path; print(weights_path())" 2>/dev/null)
+  if [ -n "$u2" ] && [ -f "$u2" ] && [ -z "${NO_U2NET:-}" ]; then
+    mkdir -p "$CARRY/u2net" && cp "$u2" "$CARRY/u2net/u2netp.onnx" && ls -l "$CARRY/u2net/u2netp.onnx"
+  fi
+  [ -n "${NO_SIZE_CHECK:-}" ] && exit 0
+  python3 "$HERE/device_queue.py" --check-size
+  exit $?
 fi
 t0=$(date +%s)
 BUDGET=${BUDGET:-540}        # seconds this command may take in all
@@ -27,6 +49,7 @@ OUT=${OUT:-$FM_TMP/fmout}
 export FOCUSMIM_DATA=$FM_TMP/fmdata FOCUSMIM_CACHE=$FM_TMP/fmcache FOCUSMIM_RUNS=$FM_TMP/fmruns
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg TQDM_DISABLE=1
 export PYTHONPATH=$PWD:$FM_TMP/site:${PYTHONPATH:-}
+[ -f "$CARRY/u2net/u2netp.onnx" ] && export U2NET_HOME=$PWD/$CARRY/u2net
 if compgen -G ".whl/*.whl" >/dev/null && [ ! -f "$FM_TMP/site/.done" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$FM_TMP/site" .whl/*.whl \
     && touch "$FM_TMP/site/.done"
@@ -43,7 +66,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 left=$(( BUDGET - ($(date +%s) - t0) - 25 ))   # 25 s for the last write-out
 echo "setup took $(( $(date +%s) - t0 )) s; queue budget ${left} s"
-python3 "$(dirname "$0")/device_queue.py" --store "$FOCUSMIM_RUNS" --out "$OUT" --budget-s "$left" "${restore[@]}" "$@"
+python3 "$HERE/device_queue.py" --store "$FOCUSMIM_RUNS" --out "$OUT" --budget-s "$left" \
+  --book-store "${BOOK_STORE:-results/store}" "${restore[@]}" "$@"
 rc=$?
 ls -la "$OUT"
 exit $rc

@@ -1,11 +1,14 @@
-"""scripts/device_queue.sh and device_queue.py, run on the CPU as a lease would run them on a GPU:
-pack a dataset, unpack it, train a tiny priority queue until a deadline, write the store and the zoo's
-files out, then continue from the written store on a 'fresh machine'."""
+"""scripts/device_queue.sh and device_queue.py, run on the CPU as a lease would run them on a GPU: pack a dataset,
+train a tiny queue of the whole book's kind until a deadline, write the store and the zoo's files out, bring them
+back into a store here (verified; a damaged file set aside), and continue on a 'fresh machine' whose store has no
+weights (a needed evaluation retrains the run into the side store and says so)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import device_queue  # noqa: E402
 
-TINY = ["--epochs", "1", "--seeds", "0", "--groups", "main", "--field", "n_labeled=20", "--field", "batch_size=8",
-        "--field", "width=0.25", "--field", "compile=false", "--field", "snapshot_epochs=[]"]
+TINY = ["--preset", "smoke", "--epochs", "1", "--seeds", "0", "--groups", "capture", "lr-select", "lr-selected",
+        "ch02", "readouts", "--field", "n_unlabeled=32", "--field", "n_labeled=40", "--field", "n_test=40",
+        "--field", "width=0.25", "--field", "batch_size=16"]
 
 
 def _imagenette(folder: Path) -> Path:
@@ -32,65 +36,133 @@ def _imagenette(folder: Path) -> Path:
 
 def _env(tmp_path, **kw):
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CARRY": str(tmp_path / "carry"),
-            **{k: str(v) for k, v in kw.items()}}
+            "NO_U2NET": "1", **{k: str(v) for k, v in kw.items()}}
 
 
-def test_a_lease_packs_trains_writes_out_and_continues(tmp_path):
-    data = _imagenette(tmp_path / "data")
+def _lease(tmp_path, machine, out, book, *extra):
     sh = str(ROOT / "scripts" / "device_queue.sh")
-    packed = subprocess.run(["bash", sh, "--pack", "imagenette96"], env=_env(tmp_path, FOCUSMIM_DATA=data),
-                            capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run(["bash", sh, *TINY, *extra],
+                         env=_env(tmp_path, FM_TMP=tmp_path / machine, OUT=out, BUDGET=400, BOOK_STORE=book),
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads((out / "queue.json").read_text())
+
+
+def test_a_lease_packs_trains_brings_back_and_continues_without_weights(tmp_path):
+    from focusmim.runs import RunStore
+
+    data = _imagenette(tmp_path / "data")
+    packed = subprocess.run(["bash", str(ROOT / "scripts" / "device_queue.sh"), "--pack", "imagenette96"],
+                            env=_env(tmp_path, FOCUSMIM_DATA=data, NO_SIZE_CHECK=1), capture_output=True, text=True,
+                            cwd=tmp_path)
     assert packed.returncode == 0, packed.stderr
     assert (tmp_path / "carry" / "imagenette96.tar.xz").stat().st_size > 0
-    # the dry run names the queue, the packed size and the GPU minutes, without training
-    dry = subprocess.run([sys.executable, str(ROOT / "scripts" / "device_queue.py"), "--preset", "imagenette",
-                          "--dry-run", "--store", str(tmp_path / "none"), "--pack",
-                          str(tmp_path / "carry" / "imagenette96.tar.xz")],
-                         env=_env(tmp_path, FOCUSMIM_DATA=data / "imagenette96"), capture_output=True, text=True)
-    assert dry.returncode == 0, dry.stderr
-    assert "foveal filter" in dry.stdout and "GPU time for the whole queue" in dry.stdout and "MiB" in dry.stdout
-    assert not (tmp_path / "none").exists()
-    # the lease: a machine with nothing but the repository and the carried pack
+    # the lease: a machine with nothing but the repository, the carried pack and the book's store (empty here)
+    book = tmp_path / "book-store"
+    book.mkdir()
     out = tmp_path / "out"
-    lease = subprocess.run(["bash", sh, "--preset", "imagenette", *TINY],
-                           env=_env(tmp_path, FM_TMP=tmp_path / "m1", OUT=out, BUDGET=400),
-                           capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert lease.returncode == 0, lease.stdout + lease.stderr
-    log = json.loads((out / "queue.json").read_text())
-    assert [r["status"] for r in log] == ["done"] * 4, log
-    assert log[0]["raw_pixels"] is not None and all("best" in r["probes"] for r in log)
+    log = _lease(tmp_path, "m1", out, book)
+    st = {r["group"]: r["status"] for r in log}
+    assert st["capture"].startswith("skipped: no CUDA")  # a CPU keeps compile_mode 'default'
+    assert st["lr-selected"].startswith("done") or any(r["status"].startswith("resolved") for r in log)
+    runs = [r for r in log if r.get("key")]
+    assert runs and all(r["status"].startswith("done") for r in runs), [r["status"] for r in runs]
+    assert [r["group"] for r in log] == sorted((r["group"] for r in log), key=device_queue.GROUPS.index)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["SHA256SUMS", "queue.json", "store.tar.gz"] and len(names) <= 8
     with tarfile.open(out / "store.tar.gz") as tar:
-        names = tar.getnames()
-    assert not [n for n in names if n.endswith(".pt")]  # no fp32 checkpoints travel back
-    for r in log:
-        assert f"{r['key']}/metrics.json" in names and any(n.startswith(f"{r['key']}/probe-") for n in names)
-    zoo = sorted(p.name for p in out.glob("zoo-*.tar"))
-    assert zoo == ["zoo-1.tar", "zoo-2.tar"]  # four first-seed models, three a file
-    # a fresh machine continues from the written store: every run is reused, nothing trained again
-    (tmp_path / "carry" / "store.tar.gz").write_bytes((out / "store.tar.gz").read_bytes())
-    again = subprocess.run(["bash", sh, "--preset", "imagenette", *TINY],
-                           env=_env(tmp_path, FM_TMP=tmp_path / "m2", OUT=tmp_path / "out2", BUDGET=400),
-                           capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert again.returncode == 0, again.stdout + again.stderr
-    log2 = json.loads((tmp_path / "out2" / "queue.json").read_text())
-    assert [r["outcome"] for r in log2] == ["reused"] * 4
-    assert [r["probes"] for r in log2] == [r["probes"] for r in log]
+        members = tar.getnames()
+    assert not [n for n in members if n.endswith(".pt")]  # no checkpoints travel back
+    # back here: one command, into a store and a zoo of this test, verified
+    back, zoo, bench = tmp_path / "back", tmp_path / "zoo", tmp_path / "bench"
+    got = subprocess.run(["bash", str(ROOT / "scripts" / "device_queue.sh"), "--bring-back", str(out),
+                          "--store", str(back), "--zoo", str(zoo), "--bench", str(bench)],
+                         env=_env(tmp_path), capture_output=True, text=True, cwd=ROOT)
+    assert got.returncode == 0, got.stdout + got.stderr
+    rows = RunStore(back).verify()
+    assert rows and all(r["status"] == "ok" for r in rows), rows
+    keys = {r["key"] for r in runs}
+    assert keys <= {r["run"] for r in rows}
+    assert list(bench.glob("lease-queue-*.json"))
+    # a damaged file is named and set aside; nothing already stored is lost
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    with tarfile.open(bad / "store.tar.gz") as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    victim = next((tmp_path / "x").glob("*/latent-stats-*.json"))
+    victim.write_text('{"decorrelation": 1')  # truncated
+    with tarfile.open(bad / "store.tar.gz", "w:gz") as tar:
+        for p in sorted((tmp_path / "x").rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(tmp_path / "x")), recursive=False)
+    # SHA256SUMS names the archive as changed; the run file inside is named too
+    before = (back / victim.parent.name / victim.name).read_bytes()
+    rep = device_queue.bring_back(bad, back, zoo, bench)
+    assert any("store.tar.gz" in d for d in rep["damaged"])
+    assert (back / victim.parent.name / victim.name).read_bytes() == before
+    # a fresh machine continues from the book's store, which has no weights: nothing is trained again except
+    # the one run whose chapter-2 statistics were removed, retrained into the side store for its weights
+    key = victim.parent.name
+    (back / key / victim.name).unlink()
+    man = json.loads((back / key / "manifest.json").read_text())
+    del man["files"][victim.name]
+    (back / key / "manifest.json").write_text(json.dumps(man))
+    log2 = _lease(tmp_path, "m2", tmp_path / "out2", back)
+    again = [r for r in log2 if r.get("key")]
+    redo = [r for r in again if r["status"] == "done"]
+    assert [r["key"] for r in redo] == [key] and "retrained" in redo[0]["weights"], redo
+    assert all(r["status"].startswith("done (stored") for r in again if r["key"] != key)
+    with tarfile.open(tmp_path / "out2" / "store.tar.gz") as tar:
+        back2 = {n for n in tar.getnames()}
+    assert f"{key}/lease-weights.json" in back2 and f"{key}/{victim.name}" in back2
 
 
 def test_the_queue_skips_what_would_not_finish_before_the_deadline(tmp_path, monkeypatch):
-    items = device_queue.science_queue("smoke", epochs=1, seeds=(0,), groups=("main",), n_unlabeled=32,
-                                       n_labeled=20, n_test=20, width=0.25, batch_size=16)
+    items = device_queue.book_queue("smoke", epochs=1, seeds=(0,), groups=("ch02",), n_unlabeled=32,
+                                    n_labeled=20, n_test=20, width=0.25, batch_size=16)
     monkeypatch.setattr(device_queue, "GUESS_IMAGES_PER_S", {32: 1e-3})  # every run would take days
-    log = device_queue.run_queue(items, tmp_path / "store", tmp_path / "out", deadline=__import__("time").time() + 60)
-    assert [r["status"].split(":")[0] for r in log] == ["skipped"] * 4
+    log = device_queue.run_queue(items, tmp_path / "store", tmp_path / "out", deadline=time.time() + 60)
+    assert [r["status"].split(":")[0] for r in log] == ["skipped"] * 6
     assert json.loads((tmp_path / "out" / "queue.json").read_text()) == json.loads(json.dumps(log))
 
 
-def test_the_science_queue_is_chapter_one_in_the_issue_order():
-    items = device_queue.science_queue("smoke", seeds=(0, 1, 2))
-    main = [(i.condition, i.cfg.seed) for i in items if i.group == "main"]
-    assert main[:4] == [(c, 0) for c in device_queue.MAIN] and len(main) == 12
-    assert [i.zoo for i in items if i.group == "main"] == [True] * 4 + [False] * 8
-    assert [i.group for i in items][-1] == "sweep"
-    keys = [i.cfg.key() for i in items]
-    assert len(set(keys)) == len(keys)  # the sweep leaves out the ratios the main runs have
+def test_the_dry_run_lists_every_chapter_in_order_with_seconds(tmp_path):
+    data = _imagenette(tmp_path / "data")
+    dry = subprocess.run([sys.executable, str(ROOT / "scripts" / "device_queue.py"), "--preset", "imagenette",
+                          "--dry-run", "--store", str(tmp_path / "none")],
+                         env=_env(tmp_path, FOCUSMIM_DATA=data / "imagenette96"), capture_output=True, text=True,
+                         timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    rows = [ln.split() for ln in dry.stdout.splitlines() if ln[:3].strip().isdigit()]
+    groups = list(dict.fromkeys(r[1] for r in rows))
+    assert groups == [g for g in device_queue.GROUPS if g in groups] == list(device_queue.GROUPS)
+    assert "as if the paper's rates won" in dry.stdout and "GPU time for the whole queue" in dry.stdout
+    assert "lease 1:" in dry.stdout and "lease 3:" in dry.stdout
+    assert not (tmp_path / "none").exists()
+
+
+def test_leases_end_where_their_device_time_does():
+    rows = [{"group": "g", "seconds": 100.0, "compiles": False} for _ in range(30)]
+    leases = device_queue.plan_leases(rows)
+    assert [L["lease"] for L in leases] == [1, 2, 3]
+    per = [sum(r.get("lease") == k for r in rows) for k in (1, 2, 3)]
+    assert per[0] == per[1] == per[2] > 0 and all(L["device_s"] <= device_queue.LEASE_S for L in leases)
+    assert sum(per) < 30 and rows[-1].get("lease") is None  # the rest waits for a fourth lease
+
+
+def test_the_queue_keys_are_the_chapters_keys():
+    from focusmim.notebook import setup
+    from focusmim.plan import chapter_configs
+
+    items = device_queue.book_queue("smoke", seeds=(0,), groups=("ch03", "ch07"))
+    nb = setup("07_learned_masks", preset="smoke", seeds=(0,), plan=False)
+    assert {i.cfg.key() for i in items if i.group == "ch07"} == {c.key() for c in chapter_configs("07_learned_masks", nb)}
+    assert [i.condition for i in items if i.group == "ch03"][:2] == ["random patches", "random patches, no crop"]
+
+
+def test_the_size_check_counts_the_repository(monkeypatch, tmp_path):
+    mib = 2**20
+    monkeypatch.setattr(device_queue, "travelling_bytes", lambda root=None: {
+        "tree": 40 * mib, "store": 12 * mib, "zoo": 23 * mib, ".carry": 49 * mib, ".whl": 0, "total": 89 * mib,
+        "limit": 64 * mib})
+    text, ok = device_queue.pack_report(tmp_path)
+    assert not ok and "TOO LARGE by 25.0 MiB" in text and "results/store" in text
