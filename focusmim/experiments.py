@@ -359,11 +359,16 @@ def _in_processes(tasks, probe_seeds, which, probe, store, workers, bar) -> None
 
 def training_budget(rows: Sequence[dict]) -> dict:
     """Where and for how long the rows' runs were trained (they may have been trained
-    elsewhere, e.g. on a GPU, and reused here): ``device_name`` and ``wall_time_s``."""
+    elsewhere, e.g. on a GPU, and reused here): ``device_name`` and ``device`` (both the runs' own record,
+    replacing the executing machine's in a table's meta), ``wall_time_s`` and ``precision``.
+
+        >>> training_budget([{"device": "NVIDIA H200", "wall_time_s": 60.0}, {"epochs": 0}])
+        {'device_name': 'NVIDIA H200', 'device': 'NVIDIA H200', 'wall_time_s': 60.0}
+    """
     out = {}
     trained = sorted({str(r["device"]) for r in rows if r.get("device")})
     if trained:
-        out["device_name"] = " + ".join(trained)
+        out["device_name"] = out["device"] = " + ".join(trained)
     secs = sum(float(r.get("wall_time_s") or 0.0) for r in rows)
     if secs > 0:
         out["wall_time_s"] = secs
