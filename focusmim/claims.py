@@ -363,7 +363,8 @@ def size_verdict(result: Mapping, paper_diff, column: str = "accuracy") -> dict:
     s = direction(result["op"], paper_diff, result["diff"])
     e_lo, e_hi = sorted((s * lo, s * hi))
     p = s * paper_diff
-    where = f"the paper's {_points(paper_diff, column)} is {{}} our interval [{_points(lo, column)}, {_points(hi, column)}]"
+    where = (f"the paper's {_points(paper_diff, column)} is {{}} our interval "
+             f"[{_points(lo, column)}, {_points(hi, column)}]")
     if p < e_lo:
         return {"size": "larger than the paper's", "size_reason": where.format("below" if s > 0 else "above")}
     if p > e_hi:
