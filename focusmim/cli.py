@@ -30,6 +30,8 @@ from focusmim.plan import PlanningStore, plan_configs
 from focusmim.plots.common import table_bars
 from focusmim.presets import main_job
 from focusmim.progress import announce
+from focusmim.chapter_text import refresh_table_cells
+from focusmim.prose import write_pages
 from focusmim.report import write_summary
 from focusmim.runs import RunStore, default_root
 from focusmim.train import main_process, require_tensorboard
@@ -149,6 +151,8 @@ def _main(argv: list[str]) -> int:
     pub.add_argument("--to", dest="dst", default=None, help="the book's tables (default: $FOCUSMIM_RESULTS, else results/)")
     summ = sub.add_parser("summary", help="write the book's results page from the stored tables")
     summ.add_argument("--out", default="book/results.md", help="markdown file to write (default: book/results.md)")
+    sub.add_parser("prose", help="write the book's generated text from the committed tables: book/findings.md "
+                                 "(from its template) and the notebooks' cells tagged from-tables")
     store = sub.add_parser("store", help="check the run store (verify) or remove leftover temporary files (gc)")
     store.add_argument("action", choices=["verify", "gc"])
     store.add_argument("--root", default=None, help="the store's folder (default: $FOCUSMIM_RUNS, else runs/)")
@@ -163,6 +167,13 @@ def _main(argv: list[str]) -> int:
         return _publish(args)
     if args.command == "summary":
         print(f"wrote {write_summary(args.out)}")
+        return 0
+    if args.command == "prose":
+        for page in write_pages():
+            print(f"wrote {page}")
+        for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+            changed = refresh_table_cells(path)
+            print(f"{path.name}: {len(changed)} generated cell(s) changed")
         return 0
 
     return _run(args)

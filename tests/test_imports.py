@@ -81,7 +81,7 @@ LAYERS = [
     ("schemas",),
     ("data", "models"),
     ("config", "foreground"),
-    ("runs", "probe", "zoo"),
+    ("runs", "probe", "readouts", "zoo"),
     ("masking",),
     ("objectives", "adios"),
     ("train",),
@@ -89,7 +89,7 @@ LAYERS = [
     ("captions", "chapters"),
     ("plan", "plots", "sweep"),
     ("notebook", "widgets"),
-    ("report",),
+    ("report", "prose", "chapter_text"),
     ("cli", "__main__"),
 ]
 
