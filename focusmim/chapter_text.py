@@ -15,6 +15,7 @@ import ast
 import contextlib
 import io
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
@@ -168,8 +169,7 @@ def refresh_table_cells(path: str | Path, write: bool = True) -> list[int]:
     ``write``. Returns the indices of the cells whose outputs changed."""
     import nbformat
 
-    import focusmim
-
+    package = sys.modules[__name__.split(".")[0]]  # the notebooks' cells say focusmim.<module>
     path = Path(path)
     book = nbformat.read(path, 4)
     preset = rendered_preset(book)
@@ -179,7 +179,7 @@ def refresh_table_cells(path: str | Path, write: bool = True) -> list[int]:
     for i, cell in enumerate(book.cells):
         if cell.cell_type != "code" or TAG not in cell.get("metadata", {}).get("tags", []):
             continue
-        ns = {"focusmim": focusmim, "nb": SimpleNamespace(name=path.stem, preset=preset)}
+        ns = {"focusmim": package, "nb": SimpleNamespace(name=path.stem, preset=preset)}
         outputs = [nbformat.from_dict(o) for o in execute_cell(cell.source, ns)]
         for o in outputs:
             if o.get("output_type") == "execute_result":
