@@ -66,17 +66,26 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from focusmim.chapters.ch01_masking_strategy import STRATEGIES, sweep_conditions  # noqa: E402
-from focusmim.config import Config  # noqa: E402
-from focusmim.lr_selection import (SELECTION_PARENT, pick_rate, selected_conditions, selected_rates,  # noqa: E402
-                                   selection_conditions, validation_accuracy)
-from focusmim.presets import LR_CANDIDATES, NOTEBOOK_DEFAULTS  # noqa: E402
+if TYPE_CHECKING:
+    from focusmim.config import Config
+
+
+def _load() -> None:
+    """The package's names the queue uses, imported when first needed: packing, holding and restoring the tree
+    and the size check run without torch (half a second instead of five)."""
+    global STRATEGIES, sweep_conditions, Config, SELECTION_PARENT, pick_rate, selected_conditions, selected_rates
+    global selection_conditions, validation_accuracy, LR_CANDIDATES, NOTEBOOK_DEFAULTS
+    from focusmim.chapters.ch01_masking_strategy import STRATEGIES, sweep_conditions
+    from focusmim.config import Config
+    from focusmim.lr_selection import (SELECTION_PARENT, pick_rate, selected_conditions, selected_rates,
+                                       selection_conditions, validation_accuracy)
+    from focusmim.presets import LR_CANDIDATES, NOTEBOOK_DEFAULTS
 
 MAIN = ("random patches", "masked periphery", "foveal filter", "plain autoencoder")  # chapter 1's main strategies
 BLURRED = ("blurry random patches", "blurry periphery")
@@ -166,6 +175,7 @@ def book_queue(preset: str = "imagenette", *, epochs: int | None = None, seeds=N
                **overrides) -> list[Item]:
     """Every item of the book at ``preset`` in the lease order (see the module docstring); configs as the
     chapters build them (same keys)."""
+    _load()
     from focusmim.chapters import ch04_object_loss as ch04
     from focusmim.chapters import ch05_covert_attention as ch05
     from focusmim.chapters import ch07_learned_masks as ch07
@@ -396,11 +406,19 @@ def _weights_needed(it: Item, run) -> set:
     return need
 
 
-def _zoo_has(key: str) -> bool:
+ZOO_ON_MACHINE = True  # the dry run sets it to False: the lease leaves zoo/'s weights here (--pack holds them)
+
+
+def _zoo_has(key: str, here: bool = False) -> bool:
+    """Whether the zoo has the fp16 model of run ``key``, its file present (``here``: in this checkout, whatever
+    the lease carries; else as the lease sees it: not at all while :data:`ZOO_ON_MACHINE` is False)."""
     from focusmim import zoo
 
+    if not (here or ZOO_ON_MACHINE):
+        return False
     try:
-        return zoo.for_run(key) is not None
+        e = zoo.for_run(key)
+        return e is not None and (zoo.zoo_dir() / e["file"]).is_file()
     except Exception:  # a zoo that cannot be read stands for no zoo
         return False
 
@@ -546,6 +564,7 @@ class Lease:
                  compile_mode: str | None = None):
         from focusmim.runs import RunStore
 
+        _load()
         self.root = Path(store_root)
         self.store = RunStore(self.root)
         self.side = RunStore(self.root.with_name(self.root.name + "-weights"))
@@ -897,8 +916,20 @@ def plan_leases(rows: list[dict], n_leases: int = 3) -> list[dict]:
     return leases
 
 
-def describe(items: list[Item], store_root: Path | None, pack: Path | None = None) -> str:
-    """The dry run: every item with its state and GPU seconds, where the first three leases end, the totals."""
+def describe(items: list[Item], store_root: Path | None, pack: Path | None = None, *,
+             zoo_on_machine: bool = False) -> str:
+    """The dry run: every item with its state and GPU seconds, where the first three leases end, the totals.
+    The lease does not carry ``zoo/``'s weights (``--pack`` holds them here): an item that would evaluate a
+    zoo model retrains its run instead, and is counted so (``zoo_on_machine`` counts the zoo as there)."""
+    global ZOO_ON_MACHINE
+    was, ZOO_ON_MACHINE = ZOO_ON_MACHINE, zoo_on_machine
+    try:
+        return _describe(items, store_root, pack)
+    finally:
+        ZOO_ON_MACHINE = was
+
+
+def _describe(items: list[Item], store_root: Path | None, pack: Path | None) -> str:
     from focusmim.runs import RunStore
 
     store = RunStore(store_root if store_root is not None else Path(tempfile.mkdtemp()))
@@ -966,6 +997,13 @@ def describe(items: list[Item], store_root: Path | None, pack: Path | None = Non
     lines.append(f"note: speeds: {GUESS_IMAGES_PER_S} images/s (H200, the autoencoder) unless stored GPU runs of "
                  f"the same model and data say otherwise; ConvNeXt and ADIOS scaled by their CPU cost in the store; "
                  f"a retrain takes the stored run's own training time")
+    zr = [r for r in rows if r.get("zoo_here")]
+    if ZOO_ON_MACHINE:
+        lines.append("note: zoo: counted as on the machine (its fp16 models stand in for 'best' weights)")
+    else:
+        lines.append(f"note: zoo: the lease does not carry zoo/'s weights (scripts/device_queue.sh --pack holds them "
+                     f"here, to fit 64 MiB): {len(zr)} items whose zoo model is here retrain their run on the machine "
+                     f"instead ({sum(r['seconds'] for r in zr) / 60:.1f} GPU min, counted above)")
     if pack is not None:
         lines.append(f"packed data: {pack} ({pack.stat().st_size / 2**20:.1f} MiB)" if pack.exists()
                      else f"packed data: {pack} is not there yet (scripts/device_queue.sh --pack makes it)")
@@ -979,7 +1017,10 @@ def _row(it: Item, store, rates: Rates, after: str | None = None) -> dict:
         detail.append(f"probes {','.join(map(str, info['probes']))}")
     if info["actions"] and state != "done":
         detail.append(f"{'+'.join(info['actions'])}")
-    if state == "retrain":
+    zoo_here = state == "retrain" and set(info["need"]) <= {"best"} and _zoo_has(it.cfg.key(), here=True)
+    if zoo_here:
+        detail.append("weights: retrain (the zoo's model stays here)")
+    elif state == "retrain":
         detail.append("weights: retrain")
     elif state == "evaluate" and info["need"]:
         detail.append("weights: zoo fp16")
@@ -987,52 +1028,210 @@ def _row(it: Item, store, rates: Rates, after: str | None = None) -> dict:
         detail.append("zoo")
     return {"group": it.group, "condition": it.condition, "seed": it.cfg.seed, "key": it.cfg.key(),
             "epochs": it.cfg.epochs, "state": state, "seconds": s, "compiles": it.cfg.compile and state in
-            ("train", "retrain"), "after": after, "detail": "; ".join(detail)}
+            ("train", "retrain"), "after": after, "detail": "; ".join(detail), "zoo_here": zoo_here}
 
 
 # ----------------------------------------------------------------------------- pack (here)
-def travelling_bytes(root: Path = ROOT, carry=(".carry", ".whl")) -> dict:
-    """What a lease's call sends: tracked files and untracked files git does not ignore (their sizes in the
-    working tree), and the carried folders; against :data:`MAX_TREE_MIB`."""
-    import subprocess
+HOLD = ".lease-hold"  # ignored folder at the repository's root: what must not travel waits here during a lease
+BOOK_ARCHIVE = "book-store.tar.xz"  # the book's store, packed into the carry folder (restored on the machine)
 
-    def size(paths):
-        n = 0
-        for p in paths:
-            try:
-                n += (root / p).stat().st_size
-            except OSError:
-                pass
-        return n
+
+def _git_files(root: Path) -> list[str]:
+    """Tracked files and untracked files git does not ignore (what a lease's call sends of the checkout)."""
+    import subprocess
 
     ls = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
                         capture_output=True, check=True).stdout.decode().split("\0")
-    tree = [p for p in ls if p]
-    out = {"tree": size(tree), "store": size([p for p in tree if p.startswith("results/store/")]),
-           "zoo": size([p for p in tree if p.startswith("zoo/")])}
+    return sorted({p for p in ls if p})
+
+
+def _held(path: str) -> bool:
+    """Whether a travelling file stays here during a lease: the zoo's weights and the book's store (which travels
+    packed instead, see :func:`pack_store`)."""
+    return (path.startswith("zoo/") and path.endswith(".safetensors")) or path.startswith("results/store/")
+
+
+def _status(root: Path) -> list[str]:
+    import subprocess
+
+    res = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "zoo", "results/store"],
+                         cwd=root, capture_output=True, text=True, check=True)
+    return sorted(ln for ln in res.stdout.splitlines() if ln)
+
+
+def _book_files(root: Path) -> list[str]:
+    """The book's store's run files that travel (as :func:`restore_tree` would copy them)."""
+    out = []
+    for p in _git_files(root):
+        parts = p.split("/")
+        if len(parts) == 4 and parts[:2] == ["results", "store"] and not parts[2].startswith(".") \
+                and parts[2] != "tables" and _keep(parts[3]) and (root / p).is_file() and not (root / p).is_symlink():
+            out.append(p)
+    return out
+
+
+def pack_store(root: Path, dest: Path) -> dict:
+    """The book's store (its travelling run files, ``key/name``) as one xz archive ``dest``, which the machine
+    restores into its run store (``--book-store``); JSON packs about 8 times smaller."""
+    import lzma
+
+    files = _book_files(root)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    raw = 0
+    with tarfile.open(tmp, "w:xz", preset=9 | lzma.PRESET_EXTREME) as tar:
+        for rel in files:
+            raw += (root / rel).stat().st_size
+            tar.add(root / rel, arcname=rel[len("results/store/"):], recursive=False)
+    os.replace(tmp, dest)
+    return {"files": len(files), "runs": len({f.split("/")[2] for f in files}), "raw": raw,
+            "packed": dest.stat().st_size}
+
+
+def _ensure_ignored(root: Path, name: str) -> None:
+    import subprocess
+
+    if subprocess.run(["git", "check-ignore", "-q", name], cwd=root).returncode != 0:
+        ex = Path(subprocess.run(["git", "rev-parse", "--git-path", "info/exclude"], cwd=root, capture_output=True,
+                                 text=True, check=True).stdout.strip())
+        ex = ex if ex.is_absolute() else root / ex
+        ex.parent.mkdir(parents=True, exist_ok=True)
+        with ex.open("a") as f:
+            f.write(f"\n/{name}/\n")
+
+
+def hold_tree(root: Path = ROOT) -> dict:
+    """Move what must not travel (:func:`_held`) into ``root/.lease-hold`` (ignored by git), keeping the paths;
+    the manifest (path, size, sha256 of each file, and ``git status`` of zoo/ and results/store before) is written
+    first. Moved, never deleted: :func:`restore_held` puts every file back."""
+    hold = root / HOLD
+    _ensure_ignored(root, HOLD)
+    if (hold / "MANIFEST.json").exists():
+        raise RuntimeError(f"{hold} already holds files of an earlier --pack: scripts/device_queue.sh --restore-tree")
+    files = [p for p in _git_files(root) if _held(p) and (root / p).is_file() and not (root / p).is_symlink()]
+    man = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "status": _status(root),
+           "files": [{"path": p, "size": (root / p).stat().st_size, "sha256": _sha((root / p).read_bytes())}
+                     for p in files]}
+    hold.mkdir(parents=True, exist_ok=True)
+    t = hold / ".MANIFEST.json.tmp"
+    t.write_text(json.dumps(man, indent=1))
+    os.replace(t, hold / "MANIFEST.json")
+    for e in man["files"]:
+        dest = hold / e["path"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / e["path"], dest)  # a rename: the hold is inside the checkout
+    return man
+
+
+def restore_held(root: Path = ROOT) -> tuple[str, bool]:
+    """Put back what :func:`hold_tree` moved (a file changed here meanwhile is kept, the held one stays in the
+    hold and is named), verify every file's sha256 and compare ``git status`` of zoo/ and results/store with the
+    one before the pack. Returns ``(report, intact)``."""
+    hold = root / HOLD
+    mp = hold / "MANIFEST.json"
+    if not mp.exists():
+        return f"nothing held in {hold}: the tree is as it was", True
+    man = json.loads(mp.read_text())
+    moved = same = 0
+    conflicts, missing = [], []
+    for e in man["files"]:
+        src, dest = hold / e["path"], root / e["path"]
+        if src.exists():
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+                moved += 1
+            elif _sha(dest.read_bytes()) == e["sha256"]:
+                src.unlink()  # the same bytes are back in place already: the held copy is a duplicate
+                same += 1
+            else:
+                conflicts.append(e["path"])
+                continue
+        if not dest.exists() or _sha(dest.read_bytes()) != e["sha256"]:
+            missing.append(e["path"])
+    after = _status(root)
+    new = [ln for ln in after if ln not in man["status"]]
+    lost = [ln[3:] for ln in new if ln[:2] in (" D", "D ")]
+    lines = [f"restored {moved} files from {hold} ({same} were back already), every sha256 checked"]
+    if conflicts:
+        lines.append(f"{len(conflicts)} files changed here while held: the changed ones kept, the held ones stay in "
+                     f"{hold}: " + ", ".join(conflicts[:10]))
+    if missing:
+        lines.append(f"MISSING or different after the restore: {', '.join(missing[:10])}")
+    if new:
+        lines.append("git status of zoo/ and results/store differs from before the pack:\n  " + "\n  ".join(new[:20]))
+    if lost:
+        lines.append("the files are still in git: git checkout -- " + " ".join(lost[:20]) +
+                     (" ..." if len(lost) > 20 else ""))
+    intact = not (conflicts or missing or new)
+    if intact:
+        lines.append("git status of zoo/ and results/store is as before the pack: the tree is intact")
+        os.replace(mp, hold / "last-restore.json")
+        for d in sorted((p for p in hold.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only empty folders
+    return "\n".join(lines), intact
+
+
+def travelling_bytes(root: Path = ROOT, carry=(".carry",)) -> dict:
+    """What a lease's call sends: tracked files present on disk and untracked files git does not ignore (their
+    sizes in the working tree; a link as a link), ``shared/`` inside the checkout, and the carried paths (each
+    file of a carried folder named); against :data:`MAX_TREE_MIB`."""
+    def size(rel):
+        try:
+            return (root / rel).lstat().st_size
+        except OSError:
+            return 0
+
+    tree = _git_files(root)
+    sizes = {p: size(p) for p in tree}
+    out = {"tree": sum(sizes.values()), "store": sum(v for p, v in sizes.items() if p.startswith("results/store/")),
+           "zoo": sum(v for p, v in sizes.items() if p.startswith("zoo/")),
+           "notebooks": sum(v for p, v in sizes.items() if p.startswith("notebooks/")), "carry": {}, "files": {}}
+    if (root / "shared").is_dir():
+        extra = [q for q in (root / "shared").rglob("*") if q.is_file() and str(q.relative_to(root)) not in sizes]
+        out["tree"] += sum(q.lstat().st_size for q in extra)
     for c in carry:
-        out[c] = sum(p.stat().st_size for p in (root / c).rglob("*") if p.is_file()) if (root / c).is_dir() else 0
-    out["total"] = out["tree"] + sum(out[c] for c in carry)
+        q = root / c
+        files = [q] if q.is_file() else sorted(x for x in q.rglob("*") if x.is_file()) if q.is_dir() else []
+        out["carry"][c] = sum(x.lstat().st_size for x in files)
+        for x in files:
+            out["files"][str(x.relative_to(root))] = x.lstat().st_size
+    out["total"] = out["tree"] + sum(out["carry"].values())
     out["limit"] = int(MAX_TREE_MIB * 2**20)
     return out
 
 
-def pack_report(root: Path = ROOT) -> tuple[str, bool]:
-    """The sizes of what a lease sends, and whether they fit."""
-    b = travelling_bytes(root)
+def pack_report(root: Path = ROOT, carry=(".carry",)) -> tuple[str, bool]:
+    """The sizes of what a lease sends with ``run(carry=carry)``, and whether they fit."""
+    b = travelling_bytes(root, carry)
     mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
     ok = b["total"] <= b["limit"]
-    n_runs = len([d for d in (root / "results" / "store").iterdir() if d.is_dir() and (d / "config.json").exists()]) \
-        if (root / "results" / "store").is_dir() else 0
-    text = (f"a lease sends {mib(b['total'])} of at most {mib(b['limit'])}: the repository's files {mib(b['tree'])} "
-            f"(the book's store results/store {mib(b['store'])}, {n_runs} runs without weights: it travels as "
-            f"tracked files and is restored on the machine; zoo/ {mib(b['zoo'])}), .carry {mib(b['.carry'])}, "
-            f".whl {mib(b['.whl'])}")
+    held = root / HOLD / "MANIFEST.json"
+    n_held = len(json.loads(held.read_text())["files"]) if held.exists() else 0
+    lines = [f"a lease sends {mib(b['total'])} of at most {mib(b['limit'])} "
+             f"({'fits, ' + mib(b['limit'] - b['total']) + ' to spare' if ok else 'does NOT fit'}) "
+             f"with run carry {json.dumps(list(carry))}:",
+             f"  the working tree (tracked files on disk + untracked not ignored) {mib(b['tree'])}: results/store "
+             f"{mib(b['store'])}, zoo/ {mib(b['zoo'])}, notebooks/ {mib(b['notebooks'])}, the rest "
+             f"{mib(b['tree'] - b['store'] - b['zoo'] - b['notebooks'])}"
+             + (f"; {n_held} files held in {HOLD}/ (zoo weights, the book's store)" if n_held else "")]
+    for name, n in sorted(b["files"].items(), key=lambda kv: -kv[1]):
+        what = ("the book's store, packed" if name.endswith(BOOK_ARCHIVE) else "u2netp's weights (the maps)"
+                if name.endswith("u2netp.onnx") else "a dataset" if name.endswith(".tar.xz") else "")
+        lines.append(f"  {name} {mib(n)}" + (f" ({what})" if what else ""))
     if not ok:
-        text += (f"\nTOO LARGE by {mib(b['total'] - b['limit'])}: the call would be refused. The dataset's JPEG "
-                 f"bytes are part of every run key (they cannot be re-encoded smaller); what travels besides them "
-                 f"must shrink (see book/how_to_run.md, 'A short GPU lease')")
-    return text, ok
+        lines.append(f"TOO LARGE by {mib(b['total'] - b['limit'])}: the call would be refused.")
+        if b["store"] or b["zoo"]:
+            lines.append(f"results/store ({mib(b['store'])}) and zoo/ ({mib(b['zoo'])}) are in the tree: "
+                         f"scripts/device_queue.sh --pack holds them here and packs the store into the carry folder")
+        u2 = sum(n for k, n in b["files"].items() if k.endswith("u2netp.onnx"))
+        if u2 and b["total"] - u2 <= b["limit"]:
+            lines.append(f"without u2netp's weights it fits ({mib(b['total'] - u2)}): pack with NO_U2NET=1 for the "
+                         f"leases that make no foreground maps (their maps item is then skipped with the reason)")
+        lines.append("The dataset's JPEG bytes are part of every run key (they cannot be re-encoded smaller); see "
+                     "book/how_to_run.md, 'A short GPU lease'")
+    return "\n".join(lines), ok
 
 
 # ----------------------------------------------------------------------------- bring back (here)
@@ -1222,12 +1421,21 @@ def main(argv=None) -> int:
     p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
     p.add_argument("--store", default=None, help="run store (default: $FOCUSMIM_RUNS or the book's)")
     p.add_argument("--book-store", default=str(ROOT / "results" / "store"),
-                   help="the book's store, restored into --store before the queue (results/store)")
+                   help="the book's store, restored into --store before the queue: a folder (results/store) or "
+                        "the archive --pack-tree made (.carry/book-store.tar.xz)")
     p.add_argument("--out", default=None, help="folder for store.tar.gz, zoo-*.tar, queue.json, capture.json")
     p.add_argument("--budget-s", type=float, default=480.0, help="seconds from now until the deadline")
     p.add_argument("--restore", default=None, help="an earlier lease's store.tar.gz to continue from")
     p.add_argument("--pack", default=None, help="the packed dataset (shown by --dry-run)")
     p.add_argument("--check-size", action="store_true", help="say what a lease sends and whether it fits; exit 1 if not")
+    p.add_argument("--pack-tree", action="store_true",
+                   help="pack the book's store into CARRY/book-store.tar.xz, hold zoo/'s weights and results/store in "
+                        ".lease-hold/, check the size (over: the tree is put back, exit 1)")
+    p.add_argument("--restore-tree", action="store_true", help="put back what --pack-tree held; exit 1 unless intact")
+    p.add_argument("--root", default=str(ROOT), help="the checkout (--pack-tree, --restore-tree, --check-size)")
+    p.add_argument("--carry", action="append", default=None,
+                   help="a path the run call carries, relative to --root (default .carry; repeat for more)")
+    p.add_argument("--zoo-on-machine", action="store_true", help="--dry-run: count the zoo's models as carried")
     p.add_argument("--compile-mode", default=None, help="skip the capture check's choice: this mode")
     p.add_argument("--field", action="append", default=[], help="extra Config field NAME=JSON (tests: tiny runs)")
     p.add_argument("--dry-run", action="store_true", help="print the queue, its GPU seconds and the leases; train nothing")
@@ -1237,8 +1445,34 @@ def main(argv=None) -> int:
     p.add_argument("--zoo", default=None, help="with --bring-back: the zoo folder (default zoo/)")
     p.add_argument("--bench", default=None, help="with --bring-back: where the logs go (benchmarks/results)")
     a = p.parse_args(argv)
+    root = Path(a.root).resolve()
+    carry = tuple(a.carry or (".carry",))
+    if a.restore_tree:
+        text, ok = restore_held(root)
+        print(text)
+        return 0 if ok else 1
+    if a.pack_tree:
+        if (root / HOLD / "MANIFEST.json").exists():  # a second pack starts from the whole tree
+            text, ok = restore_held(root)
+            print(text)
+            if not ok:
+                return 1
+        st = pack_store(root, root / carry[0] / BOOK_ARCHIVE)
+        print(f"packed the book's store: {st['runs']} runs, {st['files']} files, {st['raw'] / 2**20:.1f} MiB -> "
+              f"{carry[0]}/{BOOK_ARCHIVE} {st['packed'] / 2**20:.2f} MiB", flush=True)
+        man = hold_tree(root)
+        print(f"held {len(man['files'])} files ({sum(e['size'] for e in man['files']) / 2**20:.1f} MiB: zoo/'s "
+              f"weights, results/store) in {root / HOLD} until scripts/device_queue.sh --restore-tree (or "
+              f"--bring-back)", flush=True)
+        text, ok = pack_report(root, carry)
+        print(text)
+        if not ok:
+            print("the lease cannot be sent: the tree is put back")
+            print(restore_held(root)[0])
+            return 1
+        return 0
     if a.check_size:
-        text, ok = pack_report()
+        text, ok = pack_report(root, carry)
         print(text)
         return 0 if ok else 1
     if a.bring_back:
@@ -1261,14 +1495,22 @@ def main(argv=None) -> int:
     store_root = Path(a.store) if a.store else default_root()
     items = book_queue(a.preset, epochs=a.epochs, seeds=a.seeds, groups=tuple(a.groups), **fields)
     if a.dry_run:
-        print(describe(items, store_root, Path(a.pack) if a.pack else None))
+        if a.store is None:  # what the lease starts from: the book's store (held here during a lease)
+            book = Path(a.book_store)
+            held = root / HOLD / "results" / "store"
+            store_root = held if not any(book.glob("*/config.json")) and held.is_dir() else book
+        print(describe(items, store_root, Path(a.pack) if a.pack else None, zoo_on_machine=a.zoo_on_machine))
+        if a.pack:
+            print(pack_report(root, carry)[0])
         return 0
     if a.out is None:
         p.error("--out is required unless --dry-run")
     store_root.mkdir(parents=True, exist_ok=True)
-    if a.book_store and Path(a.book_store).resolve() != store_root.resolve():
-        print(f"restored {restore_tree(Path(a.book_store), store_root)} files of the book's store {a.book_store}",
-              flush=True)
+    book = Path(a.book_store) if a.book_store else None
+    if book is not None and book.is_file():  # the book's store packed by --pack-tree (it travels in the carry)
+        print(f"restored {restore(book, store_root)} files of the book's store from {book}", flush=True)
+    elif book is not None and book.resolve() != store_root.resolve():
+        print(f"restored {restore_tree(book, store_root)} files of the book's store {book}", flush=True)
     if a.restore and Path(a.restore).exists():
         print(f"restored {restore(Path(a.restore), store_root)} files from {a.restore}", flush=True)
     lease = Lease(store_root, Path(a.out), deadline, compile_mode=a.compile_mode)

@@ -22,25 +22,46 @@ set -u
 CARRY=${CARRY:-.carry}       # what travels with the repository (ignored by git)
 FM_TMP=${FM_TMP:-/tmp}       # where the data, cache and run store go on the machine
 HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=${LEASE_ROOT:-$(cd "$HERE/.." && pwd)}   # the checkout that is packed, held and restored (tests: a copy)
+if [ "${1:-}" = "--restore-tree" ]; then
+  exec python3 "$HERE/device_queue.py" --root "$REPO" --restore-tree
+fi
 if [ "${1:-}" = "--bring-back" ]; then
   shift
+  # the tree first: bring-back writes into results/store and zoo/, which must be whole again
+  python3 "$HERE/device_queue.py" --root "$REPO" --restore-tree || {
+    echo "the tree is not intact (above); nothing brought back yet" >&2; exit 1; }
   exec python3 "$HERE/device_queue.py" --bring-back "$@"
 fi
 if [ "${1:-}" = "--pack" ]; then
   name=${2:-imagenette96}
-  src=$(cd "$HERE/.." && pwd)/../shared/data/$name
+  case $CARRY in /*) ;; *) CARRY=$REPO/$CARRY ;; esac
+  src=$REPO/../shared/data/$name
   [ -d "${FOCUSMIM_DATA:-/nonexistent}/$name" ] && src=$FOCUSMIM_DATA/$name
   [ -d "$src" ] || { echo "no dataset folder $src (set FOCUSMIM_DATA to its parent)" >&2; exit 2; }
-  mkdir -p "$CARRY" && tar cf - -C "$(dirname "$src")" "$name" | xz -9e -T0 > "$CARRY/$name.tar.xz.tmp" \
-    && mv "$CARRY/$name.tar.xz.tmp" "$CARRY/$name.tar.xz"
+  mkdir -p "$CARRY"
+  # the data: JPEG bytes as they are (part of every run key); packed again only when the folder changed
+  if [ -f "$CARRY/$name.tar.xz" ] && [ -z "$(find -L "$src" -newer "$CARRY/$name.tar.xz" -print -quit)" ]; then
+    echo "data pack is up to date:"
+  else
+    tar cf - -C "$(dirname "$src")" "$name" | xz -9e -T0 > "$CARRY/$name.tar.xz.tmp" \
+      && mv "$CARRY/$name.tar.xz.tmp" "$CARRY/$name.tar.xz" || exit 2
+  fi
   ls -l "$CARRY/$name.tar.xz"
   # u2netp's weights (chapters 4, 5 and 7 make their foreground maps on the machine), when found here
-  u2=$(python3 -c "from focusmim.foreground import weights_path; print(weights_path())" 2>/dev/null)
-  if [ -n "$u2" ] && [ -f "$u2" ] && [ -z "${NO_U2NET:-}" ]; then
-    mkdir -p "$CARRY/u2net" && cp "$u2" "$CARRY/u2net/u2netp.onnx" && ls -l "$CARRY/u2net/u2netp.onnx"
+  if [ -z "${NO_U2NET:-}" ]; then
+    u2=$(python3 -c "from focusmim.foreground import weights_path; print(weights_path())" 2>/dev/null)
+    if [ -n "$u2" ] && [ -f "$u2" ]; then
+      mkdir -p "$CARRY/u2net" && cp "$u2" "$CARRY/u2net/u2netp.onnx" && ls -l "$CARRY/u2net/u2netp.onnx"
+    fi
+  elif [ -e "$CARRY/u2net" ]; then   # moved aside, not deleted: a later pack without NO_U2NET copies it again
+    mkdir -p "$REPO/.lease-hold" && rm -rf "$REPO/.lease-hold/u2net" && mv "$CARRY/u2net" "$REPO/.lease-hold/u2net"
   fi
-  [ -n "${NO_SIZE_CHECK:-}" ] && exit 0
-  python3 "$HERE/device_queue.py" --check-size
+  [ -n "${NO_SIZE_CHECK:-}" ] && exit 0   # the data alone (tests)
+  carry=(--carry "${CARRY#$REPO/}")
+  [ -d "$REPO/.whl" ] && carry+=(--carry .whl)
+  # the book's store into $CARRY/book-store.tar.xz; zoo/'s weights and results/store into .lease-hold/; the size
+  python3 "$HERE/device_queue.py" --root "$REPO" --pack-tree "${carry[@]}"
   exit $?
 fi
 t0=$(date +%s)
@@ -57,6 +78,7 @@ fi
 mkdir -p "$FOCUSMIM_DATA" "$FOCUSMIM_RUNS" "$OUT"
 for f in "$CARRY"/*.tar.xz; do
   [ -e "$f" ] || continue
+  [ "$(basename "$f")" = book-store.tar.xz ] && continue   # the book's store, restored by the queue
   d=$(basename "$f" .tar.xz)
   [ -d "$FOCUSMIM_DATA/$d" ] || tar xJf "$f" -C "$FOCUSMIM_DATA"
 done
@@ -66,8 +88,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 left=$(( BUDGET - ($(date +%s) - t0) - 25 ))   # 25 s for the last write-out
 echo "setup took $(( $(date +%s) - t0 )) s; queue budget ${left} s"
+book=${BOOK_STORE:-}            # the book's store: packed by --pack into the carry, else the tree's results/store
+[ -z "$book" ] && { [ -f "$CARRY/book-store.tar.xz" ] && book=$CARRY/book-store.tar.xz || book=results/store; }
 python3 "$HERE/device_queue.py" --store "$FOCUSMIM_RUNS" --out "$OUT" --budget-s "$left" \
-  --book-store "${BOOK_STORE:-results/store}" "${restore[@]}" "$@"
+  --book-store "$book" "${restore[@]}" "$@"
 rc=$?
 ls -la "$OUT"
 exit $rc

@@ -45,7 +45,100 @@ def _lease(tmp_path, machine, out, book, *extra):
                          env=_env(tmp_path, FM_TMP=tmp_path / machine, OUT=out, BUDGET=400, BOOK_STORE=book),
                          capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert [d.name for d in (tmp_path / machine / "fmdata").iterdir()] == ["imagenette96"]  # the store is no data
     return json.loads((out / "queue.json").read_text())
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _fake_repo(root: Path) -> Path:
+    """A small checkout shaped like this one: a zoo, a book's store (with ignored weights), code; and local
+    changes (a modified and an untracked run file) that must survive a pack and its restore."""
+    rng = np.random.default_rng(1)
+    files = {".gitignore": "/.carry/\n/.whl/\n*.pt\n", "focusmim/a.py": "x = 1\n", "zoo/manifest.json": "{}",
+             "notebooks/01.ipynb": "{}"}
+    for k in ("aaaa", "bbbb"):
+        files[f"results/store/{k}/config.json"] = json.dumps({"key": k})
+        files[f"results/store/{k}/metrics.json"] = json.dumps({"loss": [1 / (i + 1) for i in range(3000)]})
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "zoo" / "m.safetensors").write_bytes(rng.bytes(300_000))
+    (root / "results/store/aaaa/best.pt").write_bytes(rng.bytes(200_000))  # ignored: travels nowhere
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    (root / "results/store/aaaa/config.json").write_text('{"key": "aaaa", "edited": 1}')
+    (root / "results/store/cccc").mkdir()
+    (root / "results/store/cccc/config.json").write_text('{"key": "cccc"}')
+    return root
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() if p.stat().st_size < 2**20 else p.stat().st_size
+            for p in root.rglob("*")
+            if p.is_file() and ".git" not in p.parts and ".carry" not in p.parts and ".lease-hold" not in p.parts}
+
+
+def test_pack_holds_what_must_not_travel_measures_and_restores_the_tree(tmp_path):
+    repo = _fake_repo(tmp_path / "repo")
+    data = _imagenette(tmp_path / "data")
+    before, status = _snapshot(repo), _git(repo, "status", "--porcelain", "--untracked-files=all")
+    sh = ["bash", str(ROOT / "scripts" / "device_queue.sh")]
+    env = {**_env(tmp_path, FOCUSMIM_DATA=data, LEASE_ROOT=repo), "CARRY": ".carry"}
+    packed = subprocess.run([*sh, "--pack", "imagenette96"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    # what travels: the tree without the zoo's weights and the store, and the carry; measured to the byte
+    assert not (repo / "zoo/m.safetensors").exists() and (repo / ".lease-hold/zoo/m.safetensors").exists()
+    assert (repo / "zoo/manifest.json").exists() and (repo / "results/store/aaaa/best.pt").exists()
+    assert not list((repo / "results/store").glob("*/*.json"))
+    sent = [p for p in _git(repo, "ls-files", "--cached", "--others", "--exclude-standard").split("\n") if p]
+    expect = sum((repo / p).stat().st_size for p in sent if (repo / p).exists()) + \
+        sum(p.stat().st_size for p in (repo / ".carry").rglob("*") if p.is_file())
+    b = device_queue.travelling_bytes(repo)
+    assert b["total"] == expect and b["store"] == 0 and b["zoo"] == 2  # zoo/manifest.json stays
+    assert f"a lease sends {expect / 2**20:.1f} MiB of at most 64.0 MiB (fits" in packed.stdout
+    assert "book-store.tar.xz" in packed.stdout and "imagenette96.tar.xz" in packed.stdout
+    # the machine restores the packed store: the very run files the tree had (local edits included), no weights
+    store = tmp_path / "machine-store"
+    assert device_queue.restore(repo / ".carry" / device_queue.BOOK_ARCHIVE, store) == 5
+    for rel, data_ in before.items():
+        if rel.startswith("results/store/") and rel.endswith(".json"):
+            assert (store / rel[len("results/store/"):]).read_bytes() == data_
+    assert not list(store.rglob("*.pt")) and sorted(d.name for d in store.iterdir()) == ["aaaa", "bbbb", "cccc"]
+    # a second pack starts from the whole tree (it restores first), then back: everything as it was
+    again = subprocess.run([*sh, "--pack", "imagenette96"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0 and "data pack is up to date" in again.stdout, again.stdout + again.stderr
+    back = subprocess.run([*sh, "--restore-tree"], env=env, capture_output=True, text=True)
+    assert back.returncode == 0 and "the tree is intact" in back.stdout, back.stdout + back.stderr
+    assert _snapshot(repo) == before
+    assert _git(repo, "status", "--porcelain", "--untracked-files=all") == status
+    nothing = subprocess.run([*sh, "--restore-tree"], env=env, capture_output=True, text=True)
+    assert nothing.returncode == 0 and "nothing held" in nothing.stdout
+    # a file changed while held is kept; the held one stays in the hold, named; the command says so
+    device_queue.hold_tree(repo)
+    (repo / "zoo/m.safetensors").write_bytes(b"new")
+    text, ok = device_queue.restore_held(repo)
+    assert not ok and "zoo/m.safetensors" in text and (repo / ".lease-hold/zoo/m.safetensors").exists()
+
+
+def test_pack_refuses_an_oversize_tree_and_puts_it_back(tmp_path):
+    repo = _fake_repo(tmp_path / "repo")
+    data = _imagenette(tmp_path / "data")
+    with open(repo / "big.bin", "wb") as f:  # untracked, not ignored: it travels (sparse: no disk used)
+        f.truncate(65 * 2**20)
+    with open(repo / "results/store/aaaa/huge.pt", "wb") as f:  # ignored: it does not count
+        f.truncate(200 * 2**20)
+    before = _snapshot(repo)
+    env = {**_env(tmp_path, FOCUSMIM_DATA=data, LEASE_ROOT=repo), "CARRY": ".carry"}
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "device_queue.sh"), "--pack", "imagenette96"], env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "does NOT fit" in res.stdout and "TOO LARGE by 1." in res.stdout and "the tree is intact" in res.stdout
+    assert _snapshot(repo) == before
 
 
 def test_a_lease_packs_trains_brings_back_and_continues_without_weights(tmp_path):
@@ -106,7 +199,11 @@ def test_a_lease_packs_trains_brings_back_and_continues_without_weights(tmp_path
     man = json.loads((back / key / "manifest.json").read_text())
     del man["files"][victim.name]
     (back / key / "manifest.json").write_text(json.dumps(man))
-    log2 = _lease(tmp_path, "m2", tmp_path / "out2", back)
+    # ... and from the book's store as --pack carries it (.carry/book-store.tar.xz; no BOOK_STORE given)
+    with tarfile.open(tmp_path / "carry" / device_queue.BOOK_ARCHIVE, "w:xz") as tar:
+        for p in sorted(back.glob("*/*")):
+            tar.add(p, arcname=f"{p.parent.name}/{p.name}")
+    log2 = _lease(tmp_path, "m2", tmp_path / "out2", "")
     again = [r for r in log2 if r.get("key")]
     redo = [r for r in again if r["status"] == "done"]
     assert [r["key"] for r in redo] == [key] and "retrained" in redo[0]["weights"], redo
@@ -161,8 +258,15 @@ def test_the_queue_keys_are_the_chapters_keys():
 
 def test_the_size_check_counts_the_repository(monkeypatch, tmp_path):
     mib = 2**20
-    monkeypatch.setattr(device_queue, "travelling_bytes", lambda root=None: {
-        "tree": 40 * mib, "store": 12 * mib, "zoo": 23 * mib, ".carry": 49 * mib, ".whl": 0, "total": 89 * mib,
-        "limit": 64 * mib})
+    files = {".carry/imagenette96.tar.xz": 48.5 * mib, ".carry/u2net/u2netp.onnx": 4.4 * mib}
+    monkeypatch.setattr(device_queue, "travelling_bytes", lambda root=None, carry=None: {
+        "tree": 40 * mib, "store": 12 * mib, "zoo": 23 * mib, "notebooks": 2 * mib, "carry": {".carry": 52.9 * mib},
+        "files": files, "total": 92.9 * mib, "limit": 64 * mib})
     text, ok = device_queue.pack_report(tmp_path)
-    assert not ok and "TOO LARGE by 25.0 MiB" in text and "results/store" in text
+    assert not ok and "TOO LARGE by 28.9 MiB" in text and "results/store (12.0 MiB)" in text
+    assert "u2netp.onnx 4.4 MiB" in text and "without u2netp" not in text
+    monkeypatch.setattr(device_queue, "travelling_bytes", lambda root=None, carry=None: {
+        "tree": 12 * mib, "store": 0, "zoo": 0, "notebooks": 2 * mib, "carry": {".carry": 52.9 * mib},
+        "files": files, "total": 64.9 * mib, "limit": 64 * mib})
+    text, ok = device_queue.pack_report(tmp_path)
+    assert not ok and "without u2netp's weights it fits (60.5 MiB): pack with NO_U2NET=1" in text
