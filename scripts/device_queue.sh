@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# A short, offline GPU lease, start to finish, in two commands (book/how_to_run.md, "A short GPU lease"):
+# A short, offline GPU lease, start to finish (book/how_to_run.md, "A short GPU lease"). Everything a lease's call
+# sends (tracked files on disk + untracked files git does not ignore + the carried paths) must fit 64 MiB.
 #
 #   1. here:              bash scripts/device_queue.sh --pack imagenette96
-#      packs ../shared/data/imagenette96 into .carry/ (48.5 MiB), u2netp's weights when found (4.4 MiB, for
-#      chapters 4 and 5), and checks what the lease sends (the repository with the book's store results/store,
-#      which travels as tracked files and is restored on the machine, + .carry + .whl) against the 64 MiB limit;
-#      it exits 1 when it does not fit. See the queue first:
+#      packs ../shared/data/imagenette96 into .carry/imagenette96.tar.xz (48.5 MiB; JPEG bytes are part of every
+#      run key, so they stay as they are; packed again only when the folder changed), copies u2netp's weights
+#      (4.4 MiB, for the maps of chapters 4, 5 and 7; NO_U2NET=1 leaves them out), packs the book's store into
+#      .carry/book-store.tar.xz (12.4 MiB of JSON -> about 1.6 MiB), MOVES zoo/*.safetensors (22.9 MiB) and
+#      results/store's files into .lease-hold/ (ignored; a manifest with every sha256; nothing is deleted), and
+#      prints exactly what the lease sends against 64 MiB (about 59 MiB: tree 4.5 + data 48.5 + u2netp 4.4 + store
+#      1.6); over: it puts the tree back and exits 1. While held, `git status` shows zoo/ and results/store as
+#      deleted: commit nothing then. See the queue first (it counts the zoo as not on the machine):
 #        python scripts/device_queue.py --preset imagenette --dry-run --pack .carry/imagenette96.tar.xz
-#   2. on the GPU machine (carry .carry; .whl only if you packed wheels), one command of at most 10 minutes:
-#        BUDGET=540 bash scripts/device_queue.sh
-#      installs carried wheels, unpacks the data, restores the book's store (and an earlier lease's
-#      .carry/store.tar.gz), then works through the whole book's queue (scripts/device_queue.py: the capture
-#      check, the learning-rate selection, the 100-epoch comparison, chapters 2-7, the readouts), writing
-#      store.tar.gz, zoo-<n>.tar, queue.json, capture.json and SHA256SUMS into $OUT after every finished item.
-#      Rerunnable: it continues (a run already stored is never trained again).
-#   3. back here, ONE command: the runs into results/store, the models into zoo/ (scripts/zoo_add.py), the
-#      capture check and the log into benchmarks/results, every file verified (SHA256SUMS, the store's manifest);
-#      a damaged file is named and set aside, nothing already stored is lost:
+#   2. the lease: run(carry [".carry"], command below), one command of at most 10 minutes, as often as it allows:
+#        BUDGET=540 bash scripts/device_queue.sh --preset imagenette
+#      installs carried wheels (.whl, if you carry it too), unpacks the data, restores the book's store from
+#      .carry/book-store.tar.xz (and an earlier lease's .carry/store.tar.gz), then works through the whole book's
+#      queue (scripts/device_queue.py: the capture check, the learning-rate selection, the 100-epoch comparison,
+#      chapters 2-7, the readouts; the zoo is not there, so an item that needs a stored run's weights retrains
+#      it), writing store.tar.gz, zoo-<n>.tar, queue.json, capture.json and SHA256SUMS into $OUT after every
+#      finished item. Rerunnable: it continues (a run already stored is never trained again).
+#   3. back here, ONE command: first the tree is put back (as --restore-tree), then the runs go into
+#      results/store, the models into zoo/ (scripts/zoo_add.py), the capture check and the log into
+#      benchmarks/results, every file verified (SHA256SUMS, the store's manifest); a damaged file is named and set
+#      aside, nothing already stored is lost:
 #        bash scripts/device_queue.sh --bring-back DIR        # DIR: the folder the lease's $OUT came back to
+#   4. no lease after all (or it failed): put the tree back; it checks every sha256 and `git status`:
+#        bash scripts/device_queue.sh --restore-tree
+#      If this session's checkout is lost mid-lease, the held files are still in git: git checkout -- zoo results/store
+#      (untracked runs that were never committed are only in .lease-hold/).
 set -u
 CARRY=${CARRY:-.carry}       # what travels with the repository (ignored by git)
 FM_TMP=${FM_TMP:-/tmp}       # where the data, cache and run store go on the machine

@@ -222,18 +222,17 @@ def test_the_queue_skips_what_would_not_finish_before_the_deadline(tmp_path, mon
     assert json.loads((tmp_path / "out" / "queue.json").read_text()) == json.loads(json.dumps(log))
 
 
-def test_the_dry_run_lists_every_chapter_in_order_with_seconds(tmp_path):
+def test_the_dry_run_lists_every_chapter_in_order_with_seconds(tmp_path, monkeypatch, capsys):
     data = _imagenette(tmp_path / "data")
-    dry = subprocess.run([sys.executable, str(ROOT / "scripts" / "device_queue.py"), "--preset", "imagenette",
-                          "--dry-run", "--store", str(tmp_path / "none")],
-                         env=_env(tmp_path, FOCUSMIM_DATA=data / "imagenette96"), capture_output=True, text=True,
-                         timeout=120)
-    assert dry.returncode == 0, dry.stderr
-    rows = [ln.split() for ln in dry.stdout.splitlines() if ln[:3].strip().isdigit()]
+    monkeypatch.setenv("FOCUSMIM_DATA", str(data / "imagenette96"))  # in this process: no second torch import
+    assert device_queue.main(["--preset", "imagenette", "--dry-run", "--store", str(tmp_path / "none")]) == 0
+    out = capsys.readouterr().out
+    rows = [ln.split() for ln in out.splitlines() if ln[:3].strip().isdigit()]
     groups = list(dict.fromkeys(r[1] for r in rows))
     assert groups == [g for g in device_queue.GROUPS if g in groups] == list(device_queue.GROUPS)
-    assert "as if the paper's rates won" in dry.stdout and "GPU time for the whole queue" in dry.stdout
-    assert "lease 1:" in dry.stdout and "lease 3:" in dry.stdout
+    assert "as if the paper's rates won" in out and "GPU time for the whole queue" in out
+    assert "lease 1:" in out and "lease 3:" in out
+    assert "note: zoo: the lease does not carry zoo/'s weights" in out and device_queue.ZOO_ON_MACHINE
     assert not (tmp_path / "none").exists()
 
 
