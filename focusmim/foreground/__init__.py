@@ -7,8 +7,11 @@ dependency order:
 
 - :mod:`~focusmim.foreground.cache`: cache file names (unchanged since
   ``focusmim.segment``, so cached maps stay valid) and the resumable chunk store;
+- :mod:`~focusmim.foreground.u2netp`: u2netp as a torch module (weights read from
+  rembg's ONNX file) and its batched predictor with rembg's pre- and post-processing;
 - :mod:`~focusmim.foreground.maps`: u2netp's weights, session and batched predictor,
-  and :func:`foreground_maps` (computed once, cached);
+  the backend rule (torch on CUDA, onnxruntime on a CPU) and :func:`foreground_maps`
+  (computed once, cached);
 - :mod:`~focusmim.foreground.filter`: the paper's filter rule (:func:`keep_mask`);
 - :mod:`~focusmim.foreground.quality`: IoU against ground truth;
 - :mod:`~focusmim.foreground.load`: maps attached to an ImageSet; importing the
@@ -34,12 +37,14 @@ from __future__ import annotations
 from .cache import MODEL_NAME, foreground_cache_path
 from .filter import PAPER_MIN_PIXELS, PAPER_SIZE, filter_report, keep_mask, min_pixels_for
 from .load import attach_foreground, split_with_maps
-from .maps import WEIGHTS_MD5, U2netpPredictor, batched_model, foreground_maps, session, weights_path
+from .maps import (WEIGHTS_MD5, U2netpPredictor, backend_for, batched_model, default_predictor, foreground_maps, session,
+                   weights_path)
 from .quality import IoUResult, iou, segmentation_quality
+from .u2netp import TorchU2netp, U2Netp, load_u2netp
 
 __all__ = [
     "MODEL_NAME", "WEIGHTS_MD5", "PAPER_MIN_PIXELS", "PAPER_SIZE", "weights_path", "session", "batched_model",
-    "U2netpPredictor",
+    "U2netpPredictor", "backend_for", "default_predictor", "TorchU2netp", "U2Netp", "load_u2netp",
     "foreground_maps", "keep_mask", "filter_report", "min_pixels_for", "iou", "IoUResult", "segmentation_quality",
     "attach_foreground", "split_with_maps", "foreground_cache_path",
 ]

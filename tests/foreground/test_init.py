@@ -10,7 +10,7 @@ from focusmim.foreground import load
 
 def test_public_names_are_the_submodules_objects():
     homes = {}
-    for sub in ("cache", "filter", "load", "maps", "quality"):
+    for sub in ("cache", "filter", "load", "maps", "quality", "u2netp"):
         mod = importlib.import_module(f"focusmim.foreground.{sub}")
         homes.update({name: getattr(mod, name) for name in vars(mod) if not name.startswith("_")})
     assert len(foreground.__all__) == len(set(foreground.__all__))
