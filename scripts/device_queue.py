@@ -27,13 +27,15 @@ After every finished item everything worth keeping is written into ``--out`` at 
 back from a lease): ``store.tar.gz`` (the runs this lease added or changed, without weights),
 ``zoo-<n>.tar`` (fp16 models for the zoo), ``queue.json`` (the log), ``capture.json`` and ``SHA256SUMS``.
 
-**Weights.** The book's store keeps no weights. The lease restores it (``results/store`` travels with the
-repository; an earlier lease's ``store.tar.gz`` with ``--restore``), so a run already there is never trained
+**Weights.** The book's store keeps no weights. The lease restores it (``--pack-tree`` packs ``results/store``
+into ``.carry/book-store.tar.xz``, given as ``--book-store``; an earlier lease's ``store.tar.gz`` with
+``--restore``), so a run already there is never trained
 again, and an item whose every probe and evaluation is cached there counts as done. An item that needs a
 stored run's weights (chapter 2's statistics, a missing probe, the readouts) takes them from, in order: the
 run's own checkpoint (trained in this lease); a retrain of the same config made earlier in this lease (the
-side store ``<store>-weights``); for ``best``, the zoo's fp16 model of the run (``zoo/`` travels with the
-repository); else it retrains the config into the side store first (the item's estimate includes that run's
+side store ``<store>-weights``); for ``best``, the zoo's fp16 model of the run where the zoo's file is there (a
+packed lease leaves ``zoo/``'s weights here: ``--pack-tree`` holds them in ``.lease-hold/``, and the dry run counts
+the zoo as absent); else it retrains the config into the side store first (the item's estimate includes that run's
 own measured training time). What it computes is copied into the book's run and recorded in the run's
 ``lease-weights.json`` (which weights made which file). The run's own metrics, probes and key are never
 replaced; a cached probe that lacks the validation accuracy (cached before the probe recorded it) gains it
@@ -47,6 +49,7 @@ Usage (the whole lease: see scripts/device_queue.sh and book/how_to_run.md):
     python scripts/device_queue.py --preset imagenette --dry-run            # the queue, on a CPU, in seconds
     python scripts/device_queue.py --preset imagenette --store /tmp/fmruns --out "$OUT" --budget-s 480
     python scripts/device_queue.py --bring-back DIR                         # here, after the lease
+    python scripts/device_queue.py --pack-tree | --restore-tree | --check-size   # the lease's tree (here)
 """
 from __future__ import annotations
 
