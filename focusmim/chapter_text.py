@@ -23,10 +23,11 @@ from typing import Any, Mapping, Sequence
 from focusmim import report
 from focusmim.config import Config
 from focusmim.experiments import load_tables, results_dir
+from focusmim.presets import PRESET_RANK as _RANK
 from focusmim.prose import Facts
 
 __all__ = ["chapter_provenance", "show_provenance", "show_verdicts", "book_verdicts", "CHAPTER_TABLE", "TAG",
-           "rendered_preset", "refresh_table_cells", "execute_cell"]
+           "rendered_preset", "refresh_table_cells", "execute_cell", "lr_selection_section", "show_lr_selection"]
 
 TAG = "from-tables"
 
@@ -190,3 +191,65 @@ def refresh_table_cells(path: str | Path, write: bool = True) -> list[int]:
     if write and changed:
         nbformat.write(book, path)
     return changed
+
+
+SELECTION = "01_masking_strategy-lr_selection"
+_CH1_CLAIMS = ("patches >= periphery", "periphery >> foveal", "foveal ~ autoencoder", "autoencoder > raw pixels",
+               "blur hurts patches", "blur hurts periphery")
+
+
+def _selection_tables(facts: Facts, tier: str) -> str:
+    sel = facts.table(SELECTION, tier)
+    lines = [f"**The selection at the `{tier}` tier** ({facts.budget(SELECTION, tier)}; chosen by "
+             f"{sel.meta.get('criterion', 'validation accuracy')}):", "",
+             "| strategy | rate | validation | test | selected |", "|---|---|---|---|---|"]
+    for r in sel.rows:
+        paper = " (the paper's)" if r["lr"] == r["paper_rate"] else ""
+        lines.append(f"| {r['strategy']} | {r['lr']:g}{paper} | {100 * r['val_accuracy']:.1f} % | "
+                     f"{100 * r['accuracy_mean']:.1f} % | {'yes' if r['selected'] else ''} |")
+    lines += ["", facts.selection_summary(tier), ""]
+    if facts.has("01_masking_strategy-selected", tier) and facts.has("01_masking_strategy", tier):
+        paper_t, sel_t = facts.table("01_masking_strategy", tier), facts.table("01_masking_strategy-selected", tier)
+        lines += ["| strategy | the paper's rates | rates selected at this budget |", "|---|---|---|"]
+        for r in paper_t.rows:
+            lines.append(f"| {r['condition']} | {facts.acc('01_masking_strategy', r['condition'], tier)} | "
+                         f"{facts.acc('01_masking_strategy-selected', r['condition'], tier)} |")
+        lines += ["", "| claim | the paper's rates | rates selected at this budget |", "|---|---|---|"]
+        for c in _CH1_CLAIMS:
+            lines.append(f"| {c} | {facts.judged(c, '01_masking_strategy', tier)} | "
+                         f"{facts.judged(c, '01_masking_strategy-selected', tier)} |")
+        lines += ["", "Ordering with the paper's rates: " + ", ".join(facts.ordering("01_masking_strategy", tier)) +
+                  ". With the selected rates: " + ", ".join(facts.ordering("01_masking_strategy-selected", tier)) + "."]
+    return "\n".join(lines)
+
+
+def lr_selection_section(preset: str, root: str | Path | None = None) -> str:
+    """Chapter 1's learning-rate section for ``preset``, generated from the published tables: this tier's
+    selection when it has run, else the open confound stated, and the largest smaller tier's selection shown."""
+    facts = Facts(root)
+    tiers = sorted(load_tables(SELECTION, facts.root), key=lambda p: -_RANK.get(p, -1))
+    out = []
+    if preset in tiers:
+        out.append(_selection_tables(facts, preset))
+    else:
+        out.append(f"**At the `{preset}` tier the learning rates are the paper's, selected at its budget "
+                   f"({facts.paper_epochs} epochs on STL-10), not at this one:** the masked periphery and its blurred "
+                   f"variant train at the smaller rate, the other strategies at the larger. Keeping the outcome of "
+                   f"the paper's selection is not its procedure, so this is the open confound of this chapter's "
+                   f"comparison. " + (
+                       "The selection at this tier is the first item of the GPU lease queue (`python "
+                       "scripts/device_queue.py --preset imagenette --dry-run`)." if preset == "imagenette" else
+                       f"`python scripts/lr_selection.py --preset {preset}` runs the selection at this tier."))
+        smaller = [t for t in tiers if _RANK.get(t, 99) < _RANK.get(preset, 99)]
+        if smaller:
+            out.append(f"The procedure has run at a smaller tier; shown (a small budget: it shows what the "
+                       f"selection does to the comparison there, not the paper's result):\n\n"
+                       + _selection_tables(facts, smaller[0]))
+        else:
+            out.append("No tier has run the selection yet (`python scripts/lr_selection.py --preset cpu`).")
+    return "\n\n".join(out)
+
+
+def show_lr_selection(nb) -> Any:
+    """:func:`lr_selection_section` of a notebook context as rendered Markdown."""
+    return _Markdown(lr_selection_section(nb.preset))
