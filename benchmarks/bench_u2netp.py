@@ -82,7 +82,8 @@ def main() -> None:
                      "images": len(images), "seconds": round(seconds[name], 2), "images_per_s": round(ips, 2)})
         print(f"{name:12s} {ips:7.2f} images/s ({seconds[name]:.1f} s for {len(images)})", flush=True)
     ratio = rows[1]["images_per_s"] / rows[0]["images_per_s"]
-    agreement = {"max_abs_diff_levels": int(diff.max()), "fraction_within_one_level": round(float((diff <= 1).float().mean()), 6),
+    agreement = {"max_abs_diff_levels": int(diff.max()),
+                 "fraction_within_one_level": round(float((diff <= 1).float().mean()), 6),
                  "fraction_equal": round(float((diff == 0).float().mean()), 6)}
     print(f"torch / onnxruntime: {ratio:.2f}x; maps: max |diff| {agreement['max_abs_diff_levels']} levels, "
           f"{100 * agreement['fraction_within_one_level']:.3f} % within one level", flush=True)

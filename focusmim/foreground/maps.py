@@ -86,8 +86,8 @@ INFER_BATCH_CUDA = 64
 ONNX_BACKEND = "onnxruntime-u2netp"
 # The backend on a CPU: onnxruntime, faster there. benchmarks/bench_u2netp.py (2 AMD EPYC cores shared with other
 # jobs, 200 photographs at 96 px, both paths interleaved in one run, 8 images per call): onnxruntime 0.88 images/s,
-# torch 0.48 (0.55x; results/u2netp-cpu-2026-12-06.json); on one idle-ish thread torch's network took 0.67 CPU-s an
-# image against onnxruntime's 0.54. On CUDA torch is used: onnxruntime's GPU build is not installed there.
+# torch 0.48 (0.55x; results/u2netp-cpu-2026-12-06.json); in CPU time on one thread, torch's network took 0.67 s
+# an image against onnxruntime's 0.54. On CUDA torch is used: onnxruntime's GPU build is not installed there.
 CPU_BACKEND = ONNX_BACKEND
 
 

@@ -149,7 +149,8 @@ def _photos(n: int = 200) -> torch.Tensor:
 @pytest.mark.shared
 def test_torch_maps_equal_onnxruntimes_on_200_photographs(u2netp):  # noqa: F811
     """Measured (2026-12-06, 2 CPU cores, torch 2.14.1, onnxruntime 1.32.0; benchmarks/bench_u2netp.py on the same
-    200 photographs): largest difference 1 uint8 level, 100 % of the 1,843,200 pixels within one level (99.94 % equal)."""
+    200 photographs): largest difference 1 uint8 level, 100 % of the 1,843,200 pixels within one level
+    (99.94 % equal)."""
     from PIL import Image
 
     images = _photos()
