@@ -283,10 +283,13 @@ def curve_table(curves: Table) -> Table:
     ± std over pretraining seeds), for reading beside the figure."""
     epochs = curves.meta.get("curve_epochs") or sorted({r["epoch"] for r in curves.rows})
     out = Table(curves.title, meta=dict(curves.meta))
+    best = {r["epoch"] for r in curves.rows if r.get("checkpoint") == "best"}
     for name in dict.fromkeys(r["condition"] for r in curves.rows):
         row = {"condition": name}
         for r in curves.rows:
             if r["condition"] == name:
-                row[f"{r['epoch']} epochs"] = f"{100 * r['accuracy_mean']:.1f} ± {100 * (r['accuracy_std'] or 0):.1f} %"
+                # the last budget is the run's reported checkpoint (lowest training loss), not the last epoch's
+                label = f"{r['epoch']} epochs" + (" (lowest-loss checkpoint)" if r["epoch"] in best else "")
+                row[label] = f"{100 * r['accuracy_mean']:.1f} ± {100 * (r['accuracy_std'] or 0):.1f} %"
         out.rows.append(row)
     return out
