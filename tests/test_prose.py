@@ -88,3 +88,15 @@ def test_facts_budget_names_the_training_device_and_seeds():
     f = prose.Facts(RESULTS)
     text = f.budget("01_masking_strategy", "imagenette")
     assert "96 px" in text and "3 pretraining seeds" in text and "H200" in text
+
+
+GENERATED = {"book/findings.md", "book/results.md", "book/results_appendix.md"}  # written from the tables
+
+
+def test_hand_written_pages_state_no_trend():
+    """A trend ("fastest", "widens", "flattens", ...) is a claim about the curves: only generated text states one."""
+    import re
+
+    bad = {page: w for page, text in _book_texts().items() if page not in GENERATED
+           for w in prose.TREND_WORDS if re.search(rf"\b{w}\b", text.lower())}
+    assert bad == {}
