@@ -109,7 +109,10 @@ GUESS_CAPTURE_S = 150.0  # 4 compilations (2 sizes x 2 modes, ~30 s each) + 4 x 
 GUESS_LATENT_S = 2.0  # chapter 2's statistics of one run (512 test images)
 GUESS_FINETUNE_S = 30.0  # chapter 6's fine-tuning of one run (early stopping, 4,000 labeled images)
 GUESS_EVAL_S = 5.0  # one model evaluation on test images (chapter 5's errors, chapter 7's gallery)
-GUESS_MAPS_IPS = 10.0  # rembg's u2netp on the GPU machine's 16 CPU cores (measured, onnxruntime); a GPU port: ~100x
+# u2netp maps on the GPU machine: focusmim.foreground picks the torch port on CUDA (focusmim/foreground/u2netp.py,
+# maps within one uint8 level of onnxruntime's). Not yet measured on a GPU: a guess (onnxruntime on the machine's 16
+# CPU cores did 10 images/s); the lease times 32 images first and skips the maps, with the reason, if they would not fit
+GUESS_MAPS_IPS = 500.0
 GUESS_READOUTS = 3  # readouts assumed when focusmim.probe.READOUTS is not there (the dry run says so)
 # a lease: 15 min of device time, the machine's start counted, commands of at most 10 min
 LEASE_S, START_S, COMMAND_S, SETUP_S, WRITE_S = 900.0, 120.0, 540.0, 15.0, 25.0
@@ -954,7 +957,7 @@ def _describe(items: list[Item], store_root: Path | None, pack: Path | None) -> 
             n = rates.n_images(it.cfg) + 2000 + 1024
             rows.append({"group": it.group, "condition": it.condition, "seed": "-", "key": "-", "epochs": "-",
                          "state": "maps", "seconds": n / GUESS_MAPS_IPS, "compiles": False,
-                         "detail": f"{n:,} images at {GUESS_MAPS_IPS:g}/s (u2netp on 16 CPU cores)"})
+                         "detail": f"{n:,} images at {GUESS_MAPS_IPS:g}/s (torch u2netp on the GPU: a guess)"})
             continue
         rows.append(_row(it, store, rates, after="maps" if it.cfg.foreground == "rembg" else None))
     leases = plan_leases(rows)
@@ -988,10 +991,9 @@ def _describe(items: list[Item], store_root: Path | None, pack: Path | None) -> 
                      f"{L['device_s'] / 60:.1f} of {LEASE_S / 60:.0f} min of device time"
                      + (f"; its last item is #{last}" if last else ""))
     left = [r for r in rows if r["seconds"] > 0 and not r.get("lease")]
+    too_long = [f"{r['group']} {r['condition']}" for r in left if r["seconds"] * 1.1 > COMMAND_S - SETUP_S - WRITE_S]
     lines.append(f"after three leases: {len(left)} items left ({sum(r['seconds'] for r in left) / 60:.1f} GPU min)"
-                 + ("; longer than one command, never started: "
-                    + ", ".join(f"{r['group']} {r['condition']}" for r in left
-                                if r["seconds"] * 1.1 > COMMAND_S - SETUP_S - WRITE_S) if left else ""))
+                 + ("; longer than one command, never started: " + ", ".join(too_long) if too_long else ""))
     lines += [f"note: {n}" for n in dict.fromkeys(notes)]
     ro = _readouts()
     lines.append("note: readouts: " + (f"{len(ro)} readouts in focusmim.probe.READOUTS" if ro is not None else
