@@ -61,6 +61,7 @@ import torch
 from focusmim.registry import Param
 
 from .cache import MODEL_NAME, ChunkStore, check_images, chunk_ranges
+from .onnx_proto import message_classes
 from .u2netp import BACKEND as TORCH_BACKEND
 from .u2netp import TorchU2netp
 
@@ -197,31 +198,16 @@ def _onnx_classes():
     """Protobuf classes for the few ONNX fields :func:`batched_model` reads and writes
     (field numbers as in onnx.proto); every other field is kept as unknown bytes and
     written back unchanged."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F = descriptor_pb2.FieldDescriptorProto
-    fd = descriptor_pb2.FileDescriptorProto(name="focusmim_onnx_subset.proto", package="focusmim_onnx_subset",
-                                            syntax="proto2")
-    one, many = F.LABEL_OPTIONAL, F.LABEL_REPEATED
-    layout = {
-        "Dimension": [("dim_value", 1, F.TYPE_INT64, one, None), ("dim_param", 2, F.TYPE_STRING, one, None)],
-        "TensorShape": [("dim", 1, F.TYPE_MESSAGE, many, "Dimension")],
-        "TensorType": [("elem_type", 1, F.TYPE_INT32, one, None), ("shape", 2, F.TYPE_MESSAGE, one, "TensorShape")],
-        "Type": [("tensor_type", 1, F.TYPE_MESSAGE, one, "TensorType")],
-        "ValueInfo": [("name", 1, F.TYPE_STRING, one, None), ("type", 2, F.TYPE_MESSAGE, one, "Type")],
-        "Graph": [("input", 11, F.TYPE_MESSAGE, many, "ValueInfo"), ("output", 12, F.TYPE_MESSAGE, many, "ValueInfo"),
-                  ("value_info", 13, F.TYPE_MESSAGE, many, "ValueInfo")],
-        "Model": [("graph", 7, F.TYPE_MESSAGE, one, "Graph")],
-    }
-    for name, fields in layout.items():
-        m = fd.message_type.add(name=name)
-        for field_name, number, kind, label, type_name in fields:
-            f = m.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                f.type_name = f".focusmim_onnx_subset.{type_name}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fd)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("focusmim_onnx_subset.Model"))
+    return message_classes("focusmim_onnx_subset", {
+        "Dimension": [("dim_value", 1, "int64", False, None), ("dim_param", 2, "string", False, None)],
+        "TensorShape": [("dim", 1, "message", True, "Dimension")],
+        "TensorType": [("elem_type", 1, "int32", False, None), ("shape", 2, "message", False, "TensorShape")],
+        "Type": [("tensor_type", 1, "message", False, "TensorType")],
+        "ValueInfo": [("name", 1, "string", False, None), ("type", 2, "message", False, "Type")],
+        "Graph": [("input", 11, "message", True, "ValueInfo"), ("output", 12, "message", True, "ValueInfo"),
+                  ("value_info", 13, "message", True, "ValueInfo")],
+        "Model": [("graph", 7, "message", False, "Graph")],
+    })["Model"]
 
 
 @functools.lru_cache(maxsize=2)

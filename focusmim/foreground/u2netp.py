@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import check_images
+from .onnx_proto import message_classes
 
 __all__ = ["BACKEND", "U2Netp", "load_u2netp", "read_onnx_convs", "resize_uint8", "TorchU2netp"]
 
@@ -130,34 +131,18 @@ class U2Netp(nn.Module):
 # ----------------------------------------------------------------- ONNX weights
 def _onnx_classes():
     """Protobuf classes for the ONNX fields read here (field numbers as in onnx.proto)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F_ = descriptor_pb2.FieldDescriptorProto
-    one, many = F_.LABEL_OPTIONAL, F_.LABEL_REPEATED
-    fd = descriptor_pb2.FileDescriptorProto(name="focusmim_onnx_weights.proto", package="focusmim_onnx_weights",
-                                            syntax="proto2")
-    layout = {
-        "Tensor": [("dims", 1, F_.TYPE_INT64, many, None), ("data_type", 2, F_.TYPE_INT32, one, None),
-                   ("float_data", 4, F_.TYPE_FLOAT, many, None), ("name", 8, F_.TYPE_STRING, one, None),
-                   ("raw_data", 9, F_.TYPE_BYTES, one, None)],
-        "Attribute": [("name", 1, F_.TYPE_STRING, one, None), ("i", 3, F_.TYPE_INT64, one, None),
-                      ("t", 5, F_.TYPE_MESSAGE, one, "Tensor"), ("ints", 8, F_.TYPE_INT64, many, None)],
-        "Node": [("input", 1, F_.TYPE_STRING, many, None), ("output", 2, F_.TYPE_STRING, many, None),
-                 ("name", 3, F_.TYPE_STRING, one, None), ("op_type", 4, F_.TYPE_STRING, one, None),
-                 ("attribute", 5, F_.TYPE_MESSAGE, many, "Attribute")],
-        "Graph": [("node", 1, F_.TYPE_MESSAGE, many, "Node"), ("initializer", 5, F_.TYPE_MESSAGE, many, "Tensor")],
-        "Model": [("graph", 7, F_.TYPE_MESSAGE, one, "Graph")],
-    }
-    for name, fields in layout.items():
-        m = fd.message_type.add(name=name)
-        for field_name, number, kind, label, type_name in fields:
-            f = m.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                f.type_name = f".focusmim_onnx_weights.{type_name}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fd)
-    return {n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"focusmim_onnx_weights.{n}"))
-            for n in layout}
+    return message_classes("focusmim_onnx_weights", {
+        "Tensor": [("dims", 1, "int64", True, None), ("data_type", 2, "int32", False, None),
+                   ("float_data", 4, "float", True, None), ("name", 8, "string", False, None),
+                   ("raw_data", 9, "bytes", False, None)],
+        "Attribute": [("name", 1, "string", False, None), ("i", 3, "int64", False, None),
+                      ("t", 5, "message", False, "Tensor"), ("ints", 8, "int64", True, None)],
+        "Node": [("input", 1, "string", True, None), ("output", 2, "string", True, None),
+                 ("name", 3, "string", False, None), ("op_type", 4, "string", False, None),
+                 ("attribute", 5, "message", True, "Attribute")],
+        "Graph": [("node", 1, "message", True, "Node"), ("initializer", 5, "message", True, "Tensor")],
+        "Model": [("graph", 7, "message", False, "Graph")],
+    })
 
 
 def _array(t) -> np.ndarray:
