@@ -29,6 +29,7 @@ from focusmim.paper import PAPER_ACCURACY
 from focusmim.plan import PlanningStore, plan_configs
 from focusmim.plots.common import table_bars
 from focusmim.presets import main_job
+from focusmim.probe import evaluate
 from focusmim.progress import announce
 from focusmim.chapter_text import refresh_table_cells
 from focusmim.prose import write_pages
@@ -264,6 +265,7 @@ def report_main_job(table, out) -> str:
     lines = [table.to_markdown(cols), ""]
     lines.append(f"Chance is {100 * chance:.1f} % ({n_classes} balanced classes).")
     lines += _meaning(table.rows, chance, len(m.get("seeds", [])))
+    lines += probe_notes(table, chance)
     if comparable:
         lines.append("'paper (STL-10 protocol)': the paper's numbers (STL-10, 96 px, 100,000 images, 500 epochs); "
                      f"this run: {m.get('epochs')} epochs.")
@@ -281,6 +283,44 @@ def report_main_job(table, out) -> str:
     png = _chart(table, chance, out / "results.png")
     lines.append(f"wrote {png} (bar chart) and {out / 'results.json'} (numbers)")
     return "\n".join(lines)
+
+
+def probe_notes(table, chance) -> list[str]:
+    """One line for each probe head of the table's runs that learned nothing on raw features (refitted on
+    standardised features, or failed: :func:`focusmim.readouts.fit_linear_heads`), and one for each row
+    below 2x chance saying why: its probe failed, or its head learned (train accuracy) from features that
+    carry little (kNN). Reads the runs' cached probes; nothing is trained.
+
+        >>> from focusmim.experiments import Table
+        >>> probe_notes(Table("t", [dict(condition="a", accuracy_mean=0.5, accuracy_std=0.0)]), 0.1)
+        []
+    """
+    out = []
+    m = table.meta
+    for name, runs in table.runs.items():
+        for run in runs:
+            res = evaluate(run, m.get("probe_seeds", (0, 1, 2, 3, 4)), **m.get("probe", {}))
+            for seed, p in zip(res["seeds"], res["per_seed"]):
+                if p.get("retry") or p.get("failed"):
+                    first = p.get("first_fit", {})
+                    out.append(f"Probe of {name}, pretraining seed {run.config.seed}, probe seed {seed}: "
+                               + (f"{p['reason']}; no result." if p.get("failed") else
+                                  f"{p['retry']}: {100 * first.get('accuracy', float('nan')):.1f} % -> "
+                                  f"{100 * p['accuracy']:.1f} %."))
+    for r in table.rows:
+        if r["condition"] == "raw pixels" or r["accuracy_mean"] >= 2 * chance:
+            continue
+        evals = [evaluate(run, m.get("probe_seeds", (0, 1, 2, 3, 4)), **m.get("probe", {}))
+                 for run in table.runs.get(r["condition"], [])]
+        per = [p for e in evals for p in e["per_seed"]]
+        if any(p.get("failed") for p in per):
+            why = "its probe learned nothing on some seeds (above)"
+        else:
+            train = max((p.get("train_accuracy") or 0 for p in per), default=0)
+            why = (f"its heads learned (train accuracy up to {100 * train:.1f} %) from features that carry little: "
+                   f"kNN {100 * (r.get('knn') or 0):.1f} %")
+        out.append(f"{r['condition'].capitalize()} is below 2x chance ({r['accuracy_mean'] / chance:.1f}x): {why}.")
+    return out
 
 
 def _n_classes(meta) -> int:

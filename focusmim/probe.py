@@ -31,6 +31,8 @@ import torch.nn.functional as F
 
 from focusmim.config import resolve_device
 from focusmim.data import load_for_config
+from focusmim.readouts import (MLP_HIDDEN, READOUTS, check_readout, fit_linear_heads, fit_readout, knn_accuracy,
+                               probe_batch_size)
 
 __all__ = [
     "features",
@@ -41,6 +43,10 @@ __all__ = [
     "knn_accuracy",
     "probe_features",
     "evaluate",
+    "evaluate_readouts",
+    "probe_cache_name",
+    "READOUTS",
+    "probe_batch_size",
     "raw_pixel_baseline",
     "PROBE_DEFAULTS",
     "finetune",
@@ -48,13 +54,6 @@ __all__ = [
 ]
 
 PROBE_DEFAULTS = dict(lr=1e-4, weight_decay=1e-8, batch_size=None, patience=10, min_delta=1e-4, max_epochs=1000)
-
-
-def probe_batch_size(n_train: int) -> int:
-    """The paper's batch of 512 for its 4,000 training images (8 steps per epoch);
-    smaller labeled sets keep about 8 steps per epoch, so that early stopping
-    (patience 10 epochs) does not fire after a handful of optimiser steps."""
-    return 512 if n_train >= 4000 else max(16, n_train // 8)
 
 
 def inference_batch_size(device: str | torch.device) -> int:
@@ -127,114 +126,6 @@ def linear_probe(
     return fit_linear_heads(x, y, [split], test_x, test_y, seeds=[seed], **kwargs)[0]
 
 
-def fit_linear_heads(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    splits: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    test_x: torch.Tensor,
-    test_y: torch.Tensor,
-    *,
-    seeds: Sequence[int],
-    lr: float = 1e-4,
-    weight_decay: float = 1e-8,
-    batch_size: int | None = None,
-    patience: int = 10,
-    min_delta: float = 1e-4,
-    max_epochs: int = 1000,
-) -> list[dict]:
-    """Train one linear head per seed, all at once (batched matrix products).
-
-    Seed ``s`` uses ``splits[s]`` = (train indices, validation indices) into
-    ``x``, its own initialisation and batch order, and stops on its own when its
-    validation loss has not improved by ``min_delta`` for ``patience`` epochs.
-    Adam and the loss are per-element and per-head, so this is the same
-    computation as fitting the heads one after another, in a fraction of the
-    kernel launches. Returns one result dict per seed.
-    """
-    if len(splits) != len(seeds) or not seeds:
-        raise ValueError(f"need one split per seed; got {len(splits)} splits for seeds={list(seeds)}")
-    n_tr = len(splits[0][0])
-    if any(len(tr) != n_tr or len(va) != len(splits[0][1]) for tr, va in splits):
-        raise ValueError("every seed's split must have the same train and validation sizes")
-    batch_size = probe_batch_size(n_tr) if batch_size is None else batch_size
-    for name, v in dict(lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience).items():
-        if not v > 0:
-            raise ValueError(f"{name}={v} is not allowed; allowed: a positive number")
-    device, d = x.device, x.shape[1]
-    classes = int(max(y.max(), test_y.max())) + 1
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    bound = 1 / math.sqrt(d)
-    w = torch.stack([torch.empty(classes, d).uniform_(-bound, bound, generator=g) for g in gens])
-    b = torch.stack([torch.empty(classes).uniform_(-bound, bound, generator=g) for g in gens])
-    w = w.transpose(1, 2).contiguous().to(device).requires_grad_()  # (S, D, C)
-    b = b.to(device).requires_grad_()  # (S, C)
-    opt = torch.optim.Adam([w, b], lr=lr, weight_decay=weight_decay)
-    tr_idx = torch.stack([tr.to(device) for tr, _ in splits])  # (S, n_tr)
-    va_idx = torch.stack([va.to(device) for _, va in splits])
-    S = len(seeds)
-    xv, yv = x[va_idx], y[va_idx].reshape(-1)  # validation features gathered once, not every epoch
-    best = [math.inf] * S
-    best_state = [None] * S
-    best_epoch, wait, stopped_at = [0] * S, [0] * S, [0] * S
-    t0 = time.perf_counter()
-    for epoch in range(1, max_epochs + 1):
-        order = torch.stack([torch.randperm(n_tr, generator=g) for g in gens]).to(device)
-        perm = torch.gather(tr_idx, 1, order)
-        for i in range(0, n_tr, batch_size):
-            idx = perm[:, i:i + batch_size]
-            logits = torch.baddbmm(b.unsqueeze(1), x[idx], w)  # (S, B, C)
-            loss = F.cross_entropy(logits.reshape(-1, classes), y[idx].reshape(-1), reduction="none")
-            loss = loss.view(S, -1).mean(1).sum()  # each head gets the gradient of its own mean loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            vlog = torch.baddbmm(b.unsqueeze(1), xv, w)
-            vloss = F.cross_entropy(vlog.reshape(-1, classes), yv, reduction="none")
-            vloss = vloss.view(S, -1).mean(1).tolist()
-        for s in range(S):
-            if stopped_at[s]:
-                continue
-            if vloss[s] < best[s] - min_delta:
-                best[s], best_epoch[s], wait[s] = vloss[s], epoch, 0
-                best_state[s] = (w[s].detach().clone(), b[s].detach().clone())
-            else:
-                wait[s] += 1
-                if wait[s] >= patience:
-                    stopped_at[s] = epoch
-        if all(stopped_at):
-            break
-    seconds = time.perf_counter() - t0
-    out = []
-    with torch.no_grad():
-        for s in range(S):
-            ws, bs_ = best_state[s]
-            acc = float(((test_x @ ws + bs_).argmax(1) == test_y).float().mean())
-            tr = tr_idx[s]
-            train_acc = float(((x[tr] @ ws + bs_).argmax(1) == y[tr]).float().mean())
-            val_acc = float(((xv[s] @ ws + bs_).argmax(1) == y[va_idx[s]]).float().mean())
-            out.append({"accuracy": acc, "train_accuracy": train_acc, "val_accuracy": val_acc, "val_loss": best[s],
-                        "best_epoch": best_epoch[s], "epochs": stopped_at[s] or epoch, "seconds": seconds / S})
-    return out
-
-
-@torch.no_grad()
-def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 20, batch_size: int = 1024) -> float:
-    """Cosine-similarity k-nearest-neighbour accuracy (majority vote weighted by similarity)."""
-    if k < 1:
-        raise ValueError(f"k={k} is not allowed; allowed: a whole number >= 1")
-    k = min(k, len(train_x))
-    a = F.normalize(train_x.float(), dim=1)
-    classes = int(train_y.max()) + 1
-    correct = 0
-    for i in range(0, len(test_x), batch_size):
-        b = F.normalize(test_x[i:i + batch_size].float(), dim=1)
-        sim, idx = (b @ a.T).topk(k, dim=1)
-        votes = torch.zeros(len(b), classes, device=b.device).scatter_add_(1, train_y[idx], sim.exp())
-        correct += int((votes.argmax(1) == test_y[i:i + batch_size]).sum())
-    return correct / len(test_x)
-
-
 def probe_features(
     train_feats: torch.Tensor,
     train_labels: torch.Tensor,
@@ -242,14 +133,19 @@ def probe_features(
     test_labels: torch.Tensor,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     knn: bool = True,
+    *,
+    readout: str = "linear",
     **probe_kwargs,
 ) -> dict:
-    """Linear probe over several seeds (each seed: its own split, init and order), plus kNN."""
+    """A readout (:data:`~focusmim.readouts.READOUTS`; default the paper's linear probe) over several seeds
+    (each seed: its own split, init and order), plus kNN on all labeled images."""
+    check_readout(readout)
     device = train_feats.device
     train_labels, test_labels = train_labels.to(device), test_labels.to(device)
     splits = [split_labeled(len(train_feats), s) for s in seeds]
-    per_seed = fit_linear_heads(train_feats, train_labels, splits, test_feats, test_labels, seeds=list(seeds),
-                                **{**PROBE_DEFAULTS, **probe_kwargs})
+    kwargs = {**PROBE_DEFAULTS, **probe_kwargs}
+    per_seed = fit_readout(readout, train_feats, train_labels, splits, test_feats, test_labels, seeds=list(seeds),
+                           **kwargs)
     accs = torch.tensor([r["accuracy"] for r in per_seed], dtype=torch.float64)
     out = {
         "accuracy_mean": float(accs.mean()),
@@ -261,6 +157,12 @@ def probe_features(
         "n_test": len(test_feats),
         "dim": train_feats.shape[1],
     }
+    if readout != "linear":
+        out["readout"] = readout
+    failed = [s for s, r in zip(seeds, per_seed) if r.get("failed")]
+    if failed:
+        out["failed"] = True
+        out["reason"] = f"probe seeds {failed}: " + "; ".join(r["reason"] for r in per_seed if r.get("failed"))
     if knn:
         out["knn_accuracy"] = knn_accuracy(train_feats, train_labels, test_feats, test_labels)
     return out
@@ -271,42 +173,82 @@ def _cache_name(which, seeds, kwargs) -> str:
     return f"probe-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
 
 
-def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, device: str | None = None,
-             knn: bool = True, **probe_kwargs) -> dict:
-    """Probe a stored run's frozen encoder; the result is cached in the run's folder."""
-    name = _cache_name(which, seeds, {"knn": knn, **probe_kwargs})
-    cached = run.load_json(name)
-    if cached is not None:
-        return cached
+def probe_cache_name(which, seeds, readout: str = "linear", *, knn: bool = True, **probe_kwargs) -> str:
+    """The file a probe of a run is cached under: the paper's linear probe keeps the name it always had; any
+    other readout is part of the name (``hidden`` too for the mlp), so that each readout has its own file.
+
+        >>> probe_cache_name("best", (0, 1, 2, 3, 4))
+        'probe-48e9cffcce50.json'
+        >>> probe_cache_name("best", (0, 1, 2, 3, 4), "knn") != probe_cache_name("best", (0, 1, 2, 3, 4))
+        True
+    """
+    check_readout(readout)
+    extra = {} if readout == "linear" else {"readout": readout}
+    hidden = probe_kwargs.pop("hidden", MLP_HIDDEN)  # the mlp's alone
+    if readout == "mlp":
+        extra["hidden"] = hidden
+    return _cache_name(which, seeds, {"knn": knn, **extra, **probe_kwargs})
+
+
+def evaluate_readouts(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", readouts: Sequence[str] = READOUTS,
+                      *, device: str | None = None, knn: bool = True, feats=None, **probe_kwargs) -> dict[str, dict]:
+    """readout -> :func:`evaluate`'s result for each of ``readouts``, each cached in the run's folder under
+    :func:`probe_cache_name`; the frozen encoder's features are extracted once, only when one is missing.
+    ``feats``: a callable returning the features already extracted (train features, train labels, test
+    features, test labels, seconds), e.g. from a file, called only when one is missing."""
+    for r in readouts:
+        check_readout(r)
+    names = {r: probe_cache_name(which, seeds, r, knn=knn, **probe_kwargs) for r in readouts}
+    out = {r: run.load_json(n) for r, n in names.items()}
+    missing = [r for r in readouts if out[r] is None]
+    if not missing:
+        return out
     cfg = run.config
     device = torch.device(device or resolve_device(cfg.device))
     model = run.load_model(which, device=str(device))
-    # the probe's splits are never filtered and never need foreground maps
-    train = load_for_config(cfg.replace(foreground="none"), "train")
-    test = load_for_config(cfg.replace(foreground="none"), "test")
-    t0 = time.perf_counter()
-    # features in float32 on every device, as the paper's probe took them (training may have used bf16)
-    ftr = features(model.encode, train.images, device=device)
-    fte = features(model.encode, test.images, device=device)
-    t_feat = time.perf_counter() - t0
-    res = probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)
-    res.update(which=which, feature_seconds=t_feat, config_key=cfg.key(), device=str(device),
-               feature_precision="fp32")
-    run.save_json(name, res)
-    return res
+    if feats is not None:
+        ftr, ltr, fte, lte, t_feat = feats()
+    else:
+        # the probe's splits are never filtered and never need foreground maps
+        train = load_for_config(cfg.replace(foreground="none"), "train")
+        test = load_for_config(cfg.replace(foreground="none"), "test")
+        t0 = time.perf_counter()
+        # features in float32 on every device, as the paper's probe took them (training may have used bf16)
+        ftr = features(model.encode, train.images, device=device)
+        fte = features(model.encode, test.images, device=device)
+        ltr, lte, t_feat = train.labels, test.labels, time.perf_counter() - t0
+    for r in missing:
+        res = probe_features(ftr, ltr, fte, lte, seeds, knn=knn, readout=r, **probe_kwargs)
+        res.update(which=which, feature_seconds=t_feat, config_key=cfg.key(), device=str(device),
+                   feature_precision="fp32")
+        if r != "linear" and getattr(model, "weights_source", None) is not None:  # the zoo's fp16 weights
+            res["weights"] = model.weights_source
+        run.save_json(names[r], res)
+        out[r] = res
+    return out
+
+
+def evaluate(run, seeds: Sequence[int] = (0, 1, 2, 3, 4), which="best", *, readout: str = "linear",
+             device: str | None = None, knn: bool = True, **probe_kwargs) -> dict:
+    """Probe a stored run's frozen encoder with ``readout`` (default the paper's linear probe); the result is
+    cached in the run's folder (:func:`probe_cache_name`)."""
+    check_readout(readout)
+    return evaluate_readouts(run, seeds, which, (readout,), device=device, knn=knn, **probe_kwargs)[readout]
 
 
 def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: str | None = None,
-                       knn: bool = True, run=None, **probe_kwargs) -> dict:
-    """The linear probe on raw pixels (the paper's lower reference line).
+                       knn: bool = True, run=None, readout: str = "linear", **probe_kwargs) -> dict:
+    """The linear probe (or another ``readout``) on raw pixels (the paper's lower reference line).
 
     With ``run`` (a stored run pretrained on the same data as ``cfg``) the result is
-    cached in its folder as ``raw-pixels-<hash>.json`` (hash of seeds and probe
+    cached in its folder as ``raw-pixels-<hash>.json`` (hash of seeds, readout and probe
     settings), so a chapter rendered from the run store does not probe 3,072-dim
     pixels again."""
+    check_readout(readout)
     if run is not None:
-        name = "raw-pixels-" + _cache_name("raw", seeds, {"knn": knn, **probe_kwargs})[len("probe-"):]
-        return run.cached_json(name, lambda: raw_pixel_baseline(cfg, seeds, device=device, knn=knn, **probe_kwargs))
+        name = "raw-pixels-" + probe_cache_name("raw", seeds, readout, knn=knn, **probe_kwargs)[len("probe-"):]
+        return run.cached_json(name, lambda: raw_pixel_baseline(cfg, seeds, device=device, knn=knn,
+                                                                readout=readout, **probe_kwargs))
 
     device = torch.device(device or resolve_device(cfg.device))
     train = load_for_config(cfg.replace(foreground="none"), "train")
@@ -314,7 +256,7 @@ def raw_pixel_baseline(cfg, seeds: Sequence[int] = (0, 1, 2, 3, 4), *, device: s
     ident = lambda x: x  # noqa: E731
     ftr = features(ident, train.images, device=device)
     fte = features(ident, test.images, device=device)
-    return probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, **probe_kwargs)
+    return probe_features(ftr, train.labels, fte, test.labels, seeds, knn=knn, readout=readout, **probe_kwargs)
 
 
 def linear_head(dim: int, classes: int, generator: torch.Generator) -> torch.nn.Linear:
