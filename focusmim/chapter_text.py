@@ -21,13 +21,15 @@ from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
 
 from focusmim import report
+from focusmim.chapters import ch01_readouts
 from focusmim.config import Config
 from focusmim.experiments import load_tables, results_dir
 from focusmim.presets import PRESET_RANK as _RANK
 from focusmim.prose import Facts
 
 __all__ = ["chapter_provenance", "show_provenance", "show_verdicts", "book_verdicts", "CHAPTER_TABLE", "TAG",
-           "rendered_preset", "refresh_table_cells", "execute_cell", "lr_selection_section", "show_lr_selection"]
+           "rendered_preset", "refresh_table_cells", "execute_cell", "lr_selection_section", "show_lr_selection",
+           "readout_section", "show_readouts"]
 
 TAG = "from-tables"
 
@@ -253,3 +255,37 @@ def lr_selection_section(preset: str, root: str | Path | None = None) -> str:
 def show_lr_selection(nb) -> Any:
     """:func:`lr_selection_section` of a notebook context as rendered Markdown."""
     return _Markdown(lr_selection_section(nb.preset))
+
+
+def readout_section(preset: str, root: str | Path | None = None) -> str:
+    """Chapter 1's readout check (:mod:`focusmim.chapters.ch01_readouts`) from its published table: accuracy of
+    every strategy under every readout with its rank, the claims under each readout, and the generated summary;
+    this preset's table, else the largest one published."""
+    facts = Facts(root)
+    tables = load_tables(ch01_readouts.TABLE, facts.root)
+    if not tables:
+        return ("No readout table is published yet: `python scripts/readouts.py` computes it (features once per "
+                "model, every readout on them) and publishes it.")
+    tier = preset if preset in tables else max(tables, key=lambda p: _RANK.get(p, -1))
+    t = tables[tier]
+    readouts = list(t.meta.get("readouts") or [])
+    m = ch01_readouts.readout_matrix(t)
+    c = ch01_readouts.readout_claims(t)
+    seeds = sorted({s for r in t.rows for s in r.get("pretrain_seeds") or []})
+    head = (f"**Readouts at the `{tier}` tier** (`results/{tier}/{ch01_readouts.TABLE}.json`; "
+            f"{t.meta.get('dataset', '?')}, {t.meta.get('image_size', '?')} px, pretraining seeds {seeds}, probe "
+            f"seeds {t.meta.get('probe_seeds', '?')}; readouts {', '.join(readouts)}):")
+    return "\n\n".join([head, _markdown(m.rows, ["condition", *readouts]), _markdown(c.rows, ["claim", *readouts]),
+                        ch01_readouts.readout_text(t)])
+
+
+def _markdown(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+    """Rows of already formatted cells as a markdown table ('|' inside a cell escaped)."""
+    cell = lambda v: "" if v is None else str(v).replace("|", "\\|")  # noqa: E731
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] +
+                     ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows])
+
+
+def show_readouts(nb) -> Any:
+    """:func:`readout_section` of a notebook context as rendered Markdown."""
+    return _Markdown(readout_section(nb.preset))

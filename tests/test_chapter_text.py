@@ -67,3 +67,21 @@ def test_chapters_show_the_results_pages_verdict():
 def test_execute_cell_captures_print_and_markdown():
     out = chapter_text.execute_cell("print('a')\nchapter_text._Markdown('**b**')", {"chapter_text": chapter_text})
     assert out[0]["text"] == "a\n" and out[1]["data"]["text/markdown"] == "**b**"
+
+
+def test_readout_section_is_generated_from_the_readout_table(tmp_path):
+    from focusmim.chapters.ch01_readouts import TABLE
+    from focusmim.experiments import Table
+
+    assert "No readout table is published yet" in chapter_text.readout_section("imagenette", tmp_path)
+    rows = []
+    for cond, accs in {"random patches": (.53, .42), "masked periphery": (.43, .44), "raw pixels": (.37, .22)}.items():
+        for readout, a in zip(("linear", "knn"), accs):
+            rows.append({"condition": cond, "readout": readout, "accuracy_mean": a, "accuracy_std": .01,
+                         "accuracies": [a] * 5, "seed_accuracies": [a], "pretrain_seeds": [] if cond == "raw pixels"
+                         else [0]})
+    Table("readouts", rows, {"readouts": ["linear", "knn"], "dataset": "imagenette", "image_size": 96,
+                             "probe_seeds": [0, 1, 2, 3, 4]}).save(f"imagenette/{TABLE}", root=tmp_path)
+    text = chapter_text.readout_section("imagenette", tmp_path)
+    assert "Readouts at the `imagenette` tier" in text and "pretraining seeds [0]" in text
+    assert "| random patches |" in text and "| masked periphery |" in text
