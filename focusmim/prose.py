@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from focusmim import report
+from focusmim.chapters import ch01_readouts
 from focusmim.claims import Claim, describe, judge
 from focusmim.experiments import Table, load_tables, results_dir
 from focusmim.io import atomic_write_text
@@ -347,6 +348,10 @@ class Facts:
         gaps = [100 * (by[f"random patches, ratio {r}"] - by[f"masked periphery, ratio {r}"]) for r in ratios
                 if f"random patches, ratio {r}" in by and f"masked periphery, ratio {r}" in by]
         return f"by {min(gaps):.1f} to {max(gaps):.1f} points"
+
+    def readout_summary(self) -> str:
+        """The readout check's generated summary (:func:`focusmim.chapters.ch01_readouts.readout_text`)."""
+        return ch01_readouts.readout_text(self.table(ch01_readouts.TABLE))
 
     def epochs(self, name: str = "01_masking_strategy-curves") -> list[int]:
         return sorted({int(r["epoch"]) for r in self.table(name).rows})
