@@ -174,28 +174,30 @@ def weightless_stale(store: RunStore, cfgs: Sequence[Config], probe_seeds: Seque
 
 def chapter_variants(base: Config, strategies: Mapping[str, Mapping[str, Any]], *, seeds: Sequence[int],
                      probe_seeds: Sequence[int], rates: Sequence[float] = LR_CANDIDATES,
-                     store: RunStore | None = None, workers: int = 1, progress: bool = True
-                     ) -> dict[str, Table]:
+                     store: RunStore | None = None, workers: int = 1, progress: bool = True,
+                     paper_seeds: Sequence[int] | None = None) -> dict[str, Table]:
     """Chapter 1's table twice: at the paper's fixed rates (``"paper"``) and at the rates selected at this
     budget (``"selected"``), with the selection table (``"selection"``). Runs shared by the variants (the
     first seed at the rate the selection and the paper agree on) are trained once.
 
     Every row gets ``lr`` (the rate it trained at) and ``lr_source`` ("the paper's choice" or "selected at
-    this budget")."""
+    this budget"). The selected variant is trained first; ``paper_seeds`` (default ``seeds``) are the fixed-rate
+    table's seeds, so that a short session can publish the procedure's own table before the comparison table."""
     store = store if store is not None else RunStore()
     seeds = tuple(seeds)
+    paper_seeds = tuple(seeds if paper_seeds is None else paper_seeds)
     paper_conds = {name: {**dict(over), "lr": None} for name, over in strategies.items()}
-    if workers > 1:  # everything that does not depend on the selection, in parallel
+    if workers > 1:  # the selection's runs (and the first seed of the fixed rates), in parallel
         train_and_probe(base, {**selection_conditions(strategies, rates), **paper_conds}, seeds[:1], probe_seeds,
                         store, workers)
-        train_and_probe(base, paper_conds, seeds[1:], probe_seeds, store, workers)
     selection = select_learning_rates(base, strategies, rates=rates, seed=seeds[0], probe_seeds=probe_seeds,
                                       store=store, progress=progress)
     chosen = selection.meta["selected"]
     sel_conds = selected_conditions(strategies, chosen)
-    if workers > 1:
+    if workers > 1:  # the procedure's own table first, then the fixed rates' remaining seeds
         train_and_probe(base, sel_conds, seeds, probe_seeds, store, workers)
-    paper = compare(base, paper_conds, seeds=seeds, probe_seeds=probe_seeds, raw_pixels=True, store=store,
+        train_and_probe(base, paper_conds, paper_seeds, probe_seeds, store, workers)
+    paper = compare(base, paper_conds, seeds=paper_seeds, probe_seeds=probe_seeds, raw_pixels=True, store=store,
                     progress=progress, title="Linear probe per masking strategy: the paper's learning rates")
     selected = compare(base, sel_conds, seeds=seeds, probe_seeds=probe_seeds, raw_pixels=True, store=store,
                        progress=progress,

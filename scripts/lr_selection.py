@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="cpu", choices=sorted(NOTEBOOK_DEFAULTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="pretraining seeds (preset's by default)")
     ap.add_argument("--probe-seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--paper-seeds", type=int, nargs="+", default=None,
+                    help="pretraining seeds of the fixed-rate table (default: --seeds); the selected rates train first")
     ap.add_argument("--rates", type=float, nargs="+", default=list(LR_CANDIDATES))
     ap.add_argument("--workers", type=int, default=1, help="processes training at once (2 on 2 CPU cores)")
     ap.add_argument("--store", default=None, help="run store (default $FOCUSMIM_RUNS)")
@@ -50,7 +52,8 @@ def main(argv=None) -> int:
     base = make_config(a.preset)
     store = RunStore(a.store)
     first = [base.replace(seed=seeds[0], **o) for o in selection_conditions(STRATEGIES, a.rates).values()]
-    paper = [base.replace(seed=s, lr=None, **o) for o in STRATEGIES.values() for s in seeds]  # the paper's rates
+    paper = [base.replace(seed=s, lr=None, **o) for o in STRATEGIES.values()
+             for s in (a.paper_seeds if a.paper_seeds is not None else seeds)]  # the paper's rates
     todo = [c for c in {c.key(): c for c in first + paper}.values() if store.get(c) is None]
     stale = weightless_stale(store, first, probe_seeds)
     print(f"{a.preset}: {base.dataset} {base.image_size} px, {base.n_unlabeled or 'all'} images, {base.epochs} "
@@ -66,10 +69,11 @@ def main(argv=None) -> int:
             f.unlink()
         run.dir.rmdir()
     t0 = time.perf_counter()
+    paper_seeds = tuple(a.paper_seeds if a.paper_seeds is not None else seeds)
     tables = chapter_variants(base, STRATEGIES, seeds=seeds, probe_seeds=probe_seeds, rates=a.rates, store=store,
-                              workers=a.workers)
+                              workers=a.workers, paper_seeds=paper_seeds)
     for key, table in tables.items():
-        table.meta.update(provenance(base, seeds=seeds, probe_seeds=probe_seeds))
+        table.meta.update(provenance(base, seeds=paper_seeds if key == "paper" else seeds, probe_seeds=probe_seeds))
         table.meta.update(training_budget(table.rows), wall_time_s=time.perf_counter() - t0)
         print(f"saved {table.save(f'{a.preset}/{TABLES[key]}')}")
     sel = tables["selection"]
