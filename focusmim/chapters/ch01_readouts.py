@@ -232,7 +232,8 @@ def readout_text(table: Table, claims: Sequence[str] = MAIN_CLAIMS) -> str:
     ranks = rankings(table)
     rows = _by_readout(table)
     ref = "linear" if "linear" in ranks else next(iter(ranks))
-    lines = [f"Read out four ways from the same features ({table.meta.get('dataset')}, "
+    n_ways = {1: "one way", 2: "two ways", 3: "three ways", 4: "four ways"}.get(len(ranks), f"{len(ranks)} ways")
+    lines = [f"Read out {n_ways} from the same features ({table.meta.get('dataset')}, "
              f"{table.meta.get('image_size')} px, pretraining seed{'s' * (len(table.meta.get('seeds', [])) > 1)} "
              f"{', '.join(map(str, table.meta.get('seeds', [])))}, probe seeds "
              f"{', '.join(map(str, table.meta.get('probe_seeds', [])))}):", ""]
