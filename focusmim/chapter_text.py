@@ -184,6 +184,8 @@ def refresh_table_cells(path: str | Path, write: bool = True) -> list[int]:
             continue
         ns = {"focusmim": package, "nb": SimpleNamespace(name=path.stem, preset=preset)}
         outputs = [nbformat.from_dict(o) for o in execute_cell(cell.source, ns)]
+        if cell.get("execution_count") is None:  # nbval refuses a cell with outputs and no execution count
+            cell["execution_count"] = i + 1
         for o in outputs:
             if o.get("output_type") == "execute_result":
                 o["execution_count"] = cell.get("execution_count")
