@@ -1,6 +1,6 @@
 """How far focusmim's random-resized crops are from torchvision's: crop areas and aspect ratios.
 
-``focusmim.augment.sample_crop_boxes`` draws an area fraction uniform in ``scale`` and an
+``focusmim.training.augment.sample_crop_boxes`` draws an area fraction uniform in ``scale`` and an
 aspect ratio ``w/h`` log-uniform in ``ratio``, as torchvision does, but a box that does not
 fit in the image is clamped to it (``w`` or ``h`` cut to the image's side) instead of being
 drawn again. Clamping shrinks such a box and pulls its aspect ratio towards the image's.
@@ -40,7 +40,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
-from focusmim.augment import sample_crop_boxes  # noqa: E402
+from focusmim.training.augment import sample_crop_boxes  # noqa: E402
 
 SCALE = (0.08, 1.0)
 RATIO = (3 / 4, 4 / 3)

@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from focusmim.augment import random_resized_crop
+from focusmim.training.augment import random_resized_crop
 from focusmim.data.synthetic import generate
 
 

@@ -1,13 +1,13 @@
 """Foreground maps (rembg's u2netp): images/s image by image versus batched, and their difference.
 
 The images: ``--n`` photographs of ``imagenette96`` (96 px, evenly spread over the sorted
-test files). Both paths run the whole predictor (:class:`focusmim.foreground.U2netpPredictor`:
+test files). Both paths run the whole predictor (:class:`focusmim.data.foreground.U2netpPredictor`:
 Lanczos resize to 320 px, normalisation, the network, min-max rescaling, Lanczos back to 96 px):
 
 * per image: ``infer_batch=1``, rembg's own session, one image per onnxruntime call (as before
   issue 29);
 * batched: ``infer_batch=k`` for each ``--batches`` k, the graph with a free batch dimension
-  (:func:`focusmim.foreground.batched_model`).
+  (:func:`focusmim.data.foreground.batched_model`).
 
 Each path gets the same onnxruntime threads (``--workers``, default every core). On a shared
 machine the paths are timed interleaved, chunk by chunk (``--chunk`` images) in alternating
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from focusmim.data.base import default_data_root  # noqa: E402
-from focusmim.foreground import U2netpPredictor, session  # noqa: E402
+from focusmim.data.foreground import U2netpPredictor, session  # noqa: E402
 
 TARGET = 2.0  # issue 29: batched at least 2x the per-image path
 

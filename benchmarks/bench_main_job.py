@@ -32,8 +32,8 @@ def untrained_control(preset: str, seeds, probe_seeds) -> list[float]:
     from focusmim.config import make_config
     from focusmim.data import load_for_config
     from focusmim.models import build
-    from focusmim.presets import main_job
-    from focusmim.probe import features, probe_features
+    from focusmim.config.presets import main_job
+    from focusmim.evaluation.probe import features, probe_features
 
     fields, _, _, probe = main_job(preset)
     cfg = make_config(preset, **fields)

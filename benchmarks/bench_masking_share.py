@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from focusmim import masking  # noqa: E402
 from focusmim.config import make_config, resolve_device  # noqa: E402
-from focusmim.objectives import Batch, uses_bf16  # noqa: E402
-from focusmim.train import build_objective  # noqa: E402
+from focusmim.training.objectives import Batch, uses_bf16  # noqa: E402
+from focusmim.training.train import build_objective  # noqa: E402
 
 STRATEGIES = ["random_patches", "blurry_patches", "masked_periphery", "blurry_periphery", "central",
               "covert_attention", "foveal", "none"]

@@ -3,11 +3,11 @@
 For every image size and masking strategy it times a fixed number of training steps
 (after untimed warm-up steps) of the paper's autoencoder three ways:
 
-(a) **focusmim** as users run it: the inner loop of :func:`focusmim.train.pretrain`
+(a) **focusmim** as users run it: the inner loop of :func:`focusmim.training.train.pretrain`
     (uint8 data on the device, one permutation per epoch from the epoch generator,
-    :func:`focusmim.train.augment_batch` for the batched crop, the ``mim`` objective's
+    :func:`focusmim.training.train.augment_batch` for the batched crop, the ``mim`` objective's
     ``step`` with the batched on-device masker, Adam, the loss read back as pretrain does).
-    ``--check-pretrain`` also runs :func:`focusmim.train.pretrain` itself on a tiny config and
+    ``--check-pretrain`` also runs :func:`focusmim.training.train.pretrain` itself on a tiny config and
     prints its own images/s, to show that the loop timed here is the real one;
 (b) the **reference re-implementation** (``reference_pipeline.py``): PIL list, per-sample
     crop and numpy/scipy masks in DataLoader workers, fp32, Adam;
@@ -57,8 +57,8 @@ import reference_pipeline as ref  # noqa: E402
 
 from focusmim import models  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import Batch  # noqa: E402
-from focusmim.train import (_held_out_decorrelation, augment_batch, build_objective, captures_graphs,  # noqa: E402
+from focusmim.training.objectives import Batch  # noqa: E402
+from focusmim.training.train import (_held_out_decorrelation, augment_batch, build_objective, captures_graphs,  # noqa: E402
                             epoch_generator)
 
 MAIN_STRATEGIES = ["random_patches", "masked_periphery", "foveal"]
@@ -108,7 +108,7 @@ def peak_rss_mb() -> dict:
 
 # ----------------------------------------------------------------------------- (a) focusmim
 def time_focusmim(pool: torch.Tensor, cfg, steps: int, warmup: int, device: torch.device) -> dict:
-    """``steps`` timed steps of the loop of ``focusmim.train.pretrain`` (after ``warmup`` steps).
+    """``steps`` timed steps of the loop of ``focusmim.training.train.pretrain`` (after ``warmup`` steps).
 
     Mirrors pretrain's inner loop line by line; the only difference is that the data are a
     tile of a small image pool (so no large synthetic set has to be generated) and that the
@@ -177,11 +177,11 @@ def time_reference(pool: torch.Tensor, strategy: str, args, device: torch.device
 
 
 def check_pretrain(device: torch.device, args) -> dict:
-    """focusmim.train.pretrain itself on a tiny config (epoch 2 is timed; epoch 1 is warm-up)."""
+    """focusmim.training.train.pretrain itself on a tiny config (epoch 2 is timed; epoch 1 is warm-up)."""
     import tempfile
 
-    from focusmim.runs import RunStore
-    from focusmim.train import pretrain
+    from focusmim.store.runs import RunStore
+    from focusmim.training.train import pretrain
 
     size, bs = min(args.sizes), args.batch_size
     cfg = make_config("smoke", image_size=size, width=1.0, masker="random_patches", batch_size=bs,
@@ -263,7 +263,7 @@ def parse(argv=None):
     p.add_argument("--no-reference", action="store_true", help="time focusmim only")
     p.add_argument("--no-covariance", action="store_true", help="skip the reference with its diagnostic")
     p.add_argument("--memory", action="store_true", help="peak RSS of a 96 px batch-512 CPU run (child processes)")
-    p.add_argument("--check-pretrain", action="store_true", help="also time focusmim.train.pretrain itself")
+    p.add_argument("--check-pretrain", action="store_true", help="also time focusmim.training.train.pretrain itself")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/<device>-<date>.json)")
     p.add_argument("--memory-child", choices=["focusmim", "reference", "reference_cov"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)

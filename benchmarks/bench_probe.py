@@ -1,18 +1,18 @@
 """Linear-probe time: focusmim's cached features versus re-running the encoder every epoch.
 
-focusmim (:mod:`focusmim.probe`) encodes the labeled and test images once and fits the
+focusmim (:mod:`focusmim.evaluation.probe`) encodes the labeled and test images once and fits the
 linear head on the cached features. The reference re-runs the frozen encoder on the
 training and validation images in every probe epoch (up to 1,000 epochs with early
 stopping). This script:
 
 1. pretrains the paper's autoencoder for one epoch on a small synthetic set at 96 px
-   (:func:`focusmim.train.pretrain`, temporary run store) -- any weights time the same;
+   (:func:`focusmim.training.train.pretrain`, temporary run store) -- any weights time the same;
 2. runs both probes for the same fixed number of epochs (``--epochs``, default 10), with the
    same split, initialisation and batch order, and checks that they reach the same accuracy;
 3. runs focusmim's probe to its early stop and extrapolates the reference's time to that
    epoch: ``T_ref = epochs_stop * (reference seconds per epoch) + test encoding``;
 4. times the paper's protocol, five probe seeds: focusmim encodes once and fits the five heads
-   together (as :func:`focusmim.probe.evaluate` does), the reference runs five probes in turn,
+   together (as :func:`focusmim.evaluation.probe.evaluate` does), the reference runs five probes in turn,
    each to its own early stop (extrapolated from its measured seconds per epoch);
 5. prints the times and ratios (target: >= 20x) and writes ``benchmarks/results/probe-<device>-<date>.json``.
 
@@ -38,10 +38,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from focusmim import data  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.probe import (PROBE_DEFAULTS, features, fit_linear_heads, linear_head, linear_probe,  # noqa: E402
+from focusmim.evaluation.probe import (PROBE_DEFAULTS, features, fit_linear_heads, linear_head, linear_probe,  # noqa: E402
                             probe_batch_size, split_labeled)
-from focusmim.runs import RunStore  # noqa: E402
-from focusmim.train import pretrain  # noqa: E402
+from focusmim.store.runs import RunStore  # noqa: E402
+from focusmim.training.train import pretrain  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -54,7 +54,7 @@ def reference_probe(encode, images, labels, tr, va, test_images, test_labels, *,
     """The reference's probe: the frozen encoder runs on every batch of every epoch.
 
     Same split, initialisation, batch order and early-stopping rule as
-    :func:`focusmim.probe.linear_probe`, so the accuracy must agree; only the features
+    :func:`focusmim.evaluation.probe.linear_probe`, so the accuracy must agree; only the features
     are recomputed instead of cached.
     """
     if epochs < 1:
@@ -203,7 +203,7 @@ def main(argv=None) -> dict:
         return ref_t / fm_t
 
     # 4. the paper's protocol: five probe seeds (own split, initialisation and order each).
-    # focusmim encodes once and fits the five heads together (focusmim.probe.evaluate does this);
+    # focusmim encodes once and fits the five heads together (focusmim.evaluation.probe.evaluate does this);
     # the reference runs five probes one after another, each re-encoding every epoch until its
     # own early stop (the same stopping rule: the epochs are those focusmim's heads stopped at).
     seeds5 = [args.seed + i for i in range(5)]

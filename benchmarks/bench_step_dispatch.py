@@ -1,7 +1,7 @@
 """Operator dispatches and host syncs of one pretraining step, and the step's time without the model.
 
-A training step of :func:`focusmim.train.pretrain` is: index a batch of the uint8 images, crop
-(:func:`focusmim.train.augment_batch`), mask, forward, loss, backward, optimiser. On a GPU every
+A training step of :func:`focusmim.training.train.pretrain` is: index a batch of the uint8 images, crop
+(:func:`focusmim.training.train.augment_batch`), mask, forward, loss, backward, optimiser. On a GPU every
 operator outside the model is at least one kernel launch, and a host sync stalls the queue; this
 script counts them on any device with a ``TorchDispatchMode`` (no GPU needed), attributing each
 operator of one real step to its phase:
@@ -16,7 +16,7 @@ Host syncs are the operators that read a value back (``_local_scalar_dense``: ``
 convolution (so what is left is the step's overhead) and with the paper's autoencoder.
 
 "before" is the optimiser as the stored runs were trained on the CPU (torch's per-parameter loop,
-``foreach=False``); "after" is :func:`focusmim.objectives.make_optimizer` today (``foreach=True``
+``foreach=False``); "after" is :func:`focusmim.training.objectives.make_optimizer` today (``foreach=True``
 on the CPU: the same weights bit for bit, ``tests/test_objectives.py``; one fused kernel on CUDA).
 
 Usage:
@@ -43,8 +43,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import Batch, make_optimizer  # noqa: E402
-from focusmim.train import augment_batch, build_objective, epoch_generator  # noqa: E402
+from focusmim.training.objectives import Batch, make_optimizer  # noqa: E402
+from focusmim.training.train import augment_batch, build_objective, epoch_generator  # noqa: E402
 
 SYNCS = ("_local_scalar_dense", "nonzero", "is_nonzero")
 MASKERS = ["random_patches", "masked_periphery", "foveal", "blurry_periphery"]

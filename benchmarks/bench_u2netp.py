@@ -4,16 +4,16 @@ The images: ``--n`` photographs of ``imagenette96`` (96 px, evenly spread over t
 files). Both paths run the whole predictor (Lanczos resize to 320 px, normalisation, the network,
 min-max rescaling, Lanczos back to 96 px):
 
-* onnxruntime: :class:`focusmim.foreground.U2netpPredictor` on rembg's session, the batched graph,
+* onnxruntime: :class:`focusmim.data.foreground.U2netpPredictor` on rembg's session, the batched graph,
   ``--infer-batch`` images per call (default 8, the CPU default), ``--workers`` intra-op threads;
-* torch: :class:`focusmim.foreground.u2netp.TorchU2netp` on ``--device`` (default CUDA when
+* torch: :class:`focusmim.data.foreground.u2netp.TorchU2netp` on ``--device`` (default CUDA when
   available, else the CPU), ``--infer-batch`` images per forward pass.
 
 On a shared machine the paths are timed interleaved, chunk by chunk (``--chunk`` images) in
 alternating order, so other jobs slow them alike. The torch maps are compared with onnxruntime's
 (largest difference in uint8 levels, fraction of pixels within one level).
-:func:`focusmim.foreground.maps.backend_for` uses the result: torch on CUDA, and on a CPU the
-faster path measured here (``CPU_BACKEND`` in focusmim/foreground/maps.py).
+:func:`focusmim.data.foreground.maps.backend_for` uses the result: torch on CUDA, and on a CPU the
+faster path measured here (``CPU_BACKEND`` in focusmim/data/foreground/maps.py).
 
 Usage:
     python benchmarks/bench_u2netp.py [--n 200] [--chunk 40] [--device cpu|cuda] [--out FILE]
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_foreground import photos  # noqa: E402
 
 from focusmim.data.base import default_data_root  # noqa: E402
-from focusmim.foreground import U2netpPredictor, session, weights_path  # noqa: E402
-from focusmim.foreground.maps import CPU_BACKEND  # noqa: E402
-from focusmim.foreground.u2netp import TorchU2netp  # noqa: E402
+from focusmim.data.foreground import U2netpPredictor, session, weights_path  # noqa: E402
+from focusmim.data.foreground.maps import CPU_BACKEND  # noqa: E402
+from focusmim.data.foreground.u2netp import TorchU2netp  # noqa: E402
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ The public API, one name per step of the data flow (config -> pretrain -> evalua
     focusmim.config.ConfigError: weight_decay='abc' is not allowed; allowed: a number >= 0
 
 ``fm.pretrain(cfg)`` trains (or reuses) the run a config names, ``fm.evaluate(run)``
-(``focusmim.probe.evaluate``) reads its frozen code out with linear probes, and ``fm.compare(base, conditions)``
+(``focusmim.evaluation.probe.evaluate``) reads its frozen code out with linear probes, and ``fm.compare(base, conditions)``
 does both for a dict of named conditions and returns a results table. The book's trained models come
 with the repository (``zoo/``): ``fm.pretrained()`` lists them, ``fm.load_pretrained(name)`` loads one
 offline (its checksum checked), ``fm.probe_pretrained(name)`` probes it.
@@ -36,13 +36,13 @@ _API = {
     "ConfigError": ("focusmim.config", "ConfigError"),
     "make_config": ("focusmim.config", "make_config"),
     "load_dataset": ("focusmim.data", "load"),
-    "pretrain": ("focusmim.train", "pretrain"),
-    "evaluate": ("focusmim.probe", "evaluate"),  # ``focusmim.probe`` is the module (a submodule wins the name)
+    "pretrain": ("focusmim.training.train", "pretrain"),
+    "evaluate": ("focusmim.evaluation.probe", "evaluate"),  # ``focusmim.evaluation.probe`` is the module (a submodule wins the name)
     "compare": ("focusmim.experiments", "compare"),
-    "RunStore": ("focusmim.runs", "RunStore"),
-    "load_pretrained": ("focusmim.zoo", "load_pretrained"),
-    "pretrained": ("focusmim.zoo", "pretrained"),
-    "probe_pretrained": ("focusmim.zoo", "probe"),
+    "RunStore": ("focusmim.store.runs", "RunStore"),
+    "load_pretrained": ("focusmim.store.zoo", "load_pretrained"),
+    "pretrained": ("focusmim.store.zoo", "pretrained"),
+    "probe_pretrained": ("focusmim.store.zoo", "probe"),
 }
 __all__ = ["__version__", *_API]
 

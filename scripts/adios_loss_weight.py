@@ -2,7 +2,7 @@
 
 Chapter 7's ADIOS-MIM condition trains its mask network against a loss that the mask itself weights
 (``loss_weight="mask"``, the default), so the adversary also chooses where the error counts. This script
-trains the same condition with the two alternatives of :mod:`focusmim.adios` (``"detached"``: the same loss,
+trains the same condition with the two alternatives of :mod:`focusmim.training.adios` (``"detached"``: the same loss,
 the mask network's gradient only through what it hides; ``"image"``: every pixel counts) at chapter 7's
 budget, probes all three on their final weights, and saves the table as chapter 7's ``loss_weight`` table
 (published into ``results/<preset>/07_learned_masks-loss_weight.json`` by ``python -m focusmim publish``).
@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from focusmim.chapters.ch07_learned_masks import ADIOS_CONDITIONS, CHAPTER_DEFAULTS, conditions, snapshot_epochs  # noqa: E402
 from focusmim.experiments import compare  # noqa: E402
-from focusmim.notebook import setup  # noqa: E402
-from focusmim.schemas import LOSS_WEIGHTS  # noqa: E402
+from focusmim.book.notebook import setup  # noqa: E402
+from focusmim.config.schemas import LOSS_WEIGHTS  # noqa: E402
 
 
 def variants(nb) -> dict:

@@ -3,12 +3,12 @@
 A lease (a borrowed, preemptible or time-limited GPU without internet) gets the repository, one packed
 dataset and a few minutes. ``scripts/device_queue.sh`` sets the machine up and calls this script, which
 works through :func:`book_queue` until a deadline, with the package's own code and the very configs the
-chapters build (:func:`focusmim.plan.chapter_configs`; the chapters then find every run by its key):
+chapters build (:func:`focusmim.planning.plan.chapter_configs`; the chapters then find every run by its key):
 
 1. ``capture``: the step-capture check (``scripts/step_capture.py``): the training step at 32 and 96 px with
    ``compile_mode`` 'default' and 'reduce-overhead', losses after 20 steps compared; the faster mode whose loss
    agrees trains the rest of the lease (``compile_mode`` is not in the run key);
-2. ``lr-select``: the paper's learning-rate selection at 96 px (:mod:`focusmim.lr_selection`): chapter 1's four
+2. ``lr-select``: the paper's learning-rate selection at 96 px (:mod:`focusmim.experiments.lr_selection`): chapter 1's four
    main strategies at each candidate rate (first seed), probed, picked by validation accuracy; then
    ``lr-selected``: seeds 1 and 2 at the selected rates and the blurred pair at its parent's rate. That half is
    *dynamic*: its configs are resolved from the first half's probes when the queue reaches it (a dry run
@@ -20,7 +20,7 @@ chapters build (:func:`focusmim.plan.chapter_configs`; the chapters then find ev
 5. ``sweep`` (chapter 1's masking-ratio sweep), ``maps`` (rembg's u2netp maps of the data, on the machine),
    ``ch04``, ``ch05`` (they need the maps: skipped with the reason when the maps cannot be made in time),
    ``ch06`` (ConvNeXt-V2 pico at the paper's three rates, with fine-tuning), ``ch07`` (learned masks);
-6. ``readouts``: every readout of ``focusmim.probe.READOUTS`` (issue 37) on chapter 1's runs (skipped with the
+6. ``readouts``: every readout of ``focusmim.evaluation.probe.READOUTS`` (issue 37) on chapter 1's runs (skipped with the
    reason while the package has none).
 
 After every finished item everything worth keeping is written into ``--out`` at once (at most 8 files come
@@ -86,9 +86,9 @@ def _load() -> None:
     global selection_conditions, validation_accuracy, LR_CANDIDATES, NOTEBOOK_DEFAULTS
     from focusmim.chapters.ch01_masking_strategy import STRATEGIES, sweep_conditions
     from focusmim.config import Config
-    from focusmim.lr_selection import (SELECTION_PARENT, pick_rate, selected_conditions, selected_rates,
+    from focusmim.experiments.lr_selection import (SELECTION_PARENT, pick_rate, selected_conditions, selected_rates,
                                        selection_conditions, validation_accuracy)
-    from focusmim.presets import LR_CANDIDATES, NOTEBOOK_DEFAULTS
+    from focusmim.config.presets import LR_CANDIDATES, NOTEBOOK_DEFAULTS
 
 MAIN = ("random patches", "masked periphery", "foveal filter", "plain autoencoder")  # chapter 1's main strategies
 BLURRED = ("blurry random patches", "blurry periphery")
@@ -109,11 +109,11 @@ GUESS_CAPTURE_S = 150.0  # 4 compilations (2 sizes x 2 modes, ~30 s each) + 4 x 
 GUESS_LATENT_S = 2.0  # chapter 2's statistics of one run (512 test images)
 GUESS_FINETUNE_S = 30.0  # chapter 6's fine-tuning of one run (early stopping, 4,000 labeled images)
 GUESS_EVAL_S = 5.0  # one model evaluation on test images (chapter 5's errors, chapter 7's gallery)
-# u2netp maps on the GPU machine: focusmim.foreground picks the torch port on CUDA (focusmim/foreground/u2netp.py,
+# u2netp maps on the GPU machine: focusmim.data.foreground picks the torch port on CUDA (focusmim/data/foreground/u2netp.py,
 # maps within one uint8 level of onnxruntime's). Not yet measured on a GPU: a guess (onnxruntime on the machine's 16
 # CPU cores did 10 images/s); the lease times 32 images first and skips the maps, with the reason, if they would not fit
 GUESS_MAPS_IPS = 500.0
-GUESS_READOUTS = 3  # readouts assumed when focusmim.probe.READOUTS is not there (the dry run says so)
+GUESS_READOUTS = 3  # readouts assumed when focusmim.evaluation.probe.READOUTS is not there (the dry run says so)
 # a lease: 15 min of device time, the machine's start counted, commands of at most 10 min
 LEASE_S, START_S, COMMAND_S, SETUP_S, WRITE_S = 900.0, 120.0, 540.0, 15.0, 25.0
 MIN_COMMAND_S = 90.0  # a last command shorter than this is not worth its setup and compilation
@@ -152,7 +152,7 @@ class Item:
 # ----------------------------------------------------------------------------- the queue
 def _nb(name: str, preset: str, seeds, epochs, notebook_params: dict, overrides: dict):
     """A chapter's notebook context as the notebook builds it (provenance print kept quiet)."""
-    from focusmim.notebook import setup
+    from focusmim.book.notebook import setup
 
     with contextlib.redirect_stdout(io.StringIO()):
         return setup(name, preset=preset, seeds=seeds, plan=False, notebook_params=notebook_params, epochs=epochs,
@@ -160,7 +160,7 @@ def _nb(name: str, preset: str, seeds, epochs, notebook_params: dict, overrides:
 
 
 def _chapter(name: str, nb) -> list[Config]:
-    from focusmim.plan import chapter_configs
+    from focusmim.planning.plan import chapter_configs
 
     with contextlib.redirect_stdout(io.StringIO()):
         return chapter_configs(name, nb)
@@ -185,7 +185,7 @@ def book_queue(preset: str = "imagenette", *, epochs: int | None = None, seeds=N
     from focusmim.chapters import ch04_object_loss as ch04
     from focusmim.chapters import ch05_covert_attention as ch05
     from focusmim.chapters import ch07_learned_masks as ch07
-    from focusmim.presets import CHAPTER_DEFAULTS
+    from focusmim.config.presets import CHAPTER_DEFAULTS
 
     nd = NOTEBOOK_DEFAULTS[preset]
     seeds = tuple(nd["seeds"] if seeds is None else seeds)
@@ -310,16 +310,16 @@ def book_queue(preset: str = "imagenette", *, epochs: int | None = None, seeds=N
 
 
 def _paper(over: dict) -> float:
-    from focusmim.lr_selection import paper_rate
+    from focusmim.experiments.lr_selection import paper_rate
 
     return paper_rate(over.get("masker", "random_patches"))
 
 
 # ----------------------------------------------------------------------------- what is there
 def _stored(store, cfg: Config):
-    """The finished run of ``cfg`` in ``store`` (a :class:`~focusmim.runs.RunStore`) without moving anything:
+    """The finished run of ``cfg`` in ``store`` (a :class:`~focusmim.store.runs.RunStore`) without moving anything:
     a dry run reads the book's store and must not change it."""
-    from focusmim.runs import Run
+    from focusmim.store.runs import Run
 
     d = store.path(cfg)
     try:
@@ -330,8 +330,8 @@ def _stored(store, cfg: Config):
 
 
 def _probe_name(seeds, which, readout: str = "linear") -> str:
-    """The name :func:`focusmim.probe.evaluate` caches a probe under (the default settings)."""
-    from focusmim import probe
+    """The name :func:`focusmim.evaluation.probe.evaluate` caches a probe under (the default settings)."""
+    from focusmim.evaluation import probe
 
     if hasattr(probe, "probe_cache_name"):
         return probe.probe_cache_name(which, tuple(seeds), readout)
@@ -352,8 +352,8 @@ def _has_val(res: dict | None) -> bool:
 
 
 def _readouts():
-    """``focusmim.probe.READOUTS`` (issue 37), or None while the package has none."""
-    from focusmim import probe
+    """``focusmim.evaluation.probe.READOUTS`` (issue 37), or None while the package has none."""
+    from focusmim.evaluation import probe
 
     return getattr(probe, "READOUTS", None)
 
@@ -418,7 +418,7 @@ ZOO_ON_MACHINE = True  # the dry run sets it to False: the lease leaves zoo/'s w
 def _zoo_has(key: str, here: bool = False) -> bool:
     """Whether the zoo has the fp16 model of run ``key``, its file present (``here``: in this checkout, whatever
     the lease carries; else as the lease sees it: not at all while :data:`ZOO_ON_MACHINE` is False)."""
-    from focusmim import zoo
+    from focusmim.store import zoo
 
     if not (here or ZOO_ON_MACHINE):
         return False
@@ -478,7 +478,7 @@ class Rates:
     def n_images(self, cfg: Config) -> int:
         key = (cfg.dataset, cfg.image_size, cfg.n_unlabeled, cfg.foreground)
         if key not in self.n_img:
-            from focusmim.plan import data_summary
+            from focusmim.planning.plan import data_summary
 
             self.n_img[key] = int(data_summary(cfg.replace(foreground="none"))["used"]["unlabeled"])
         return self.n_img[key]
@@ -568,7 +568,7 @@ class Lease:
 
     def __init__(self, store_root: Path, out: Path, deadline: float, *, zoo: Path | None = None,
                  compile_mode: str | None = None):
-        from focusmim.runs import RunStore
+        from focusmim.store.runs import RunStore
 
         _load()
         self.root = Path(store_root)
@@ -596,8 +596,8 @@ class Lease:
         return cfg
 
     def _train(self, cfg: Config, store, rec: dict):
-        from focusmim.plan import record_compile_seconds
-        from focusmim.train import pretrain
+        from focusmim.planning.plan import record_compile_seconds
+        from focusmim.training.train import pretrain
 
         run = pretrain(self._with_mode(cfg), store, progress=False)
         if run.outcome != "reused":
@@ -621,7 +621,7 @@ class Lease:
         if side is not None and all(side.checkpoint_path(w).exists() for w in need):
             return side, side.load_json("lease-retrain.json")["note"]
         if need <= {"best"} and _zoo_has(it.cfg.key()):
-            from focusmim import zoo
+            from focusmim.store import zoo
 
             proxy = self.scratch.open(it.cfg)
             return proxy, f"the zoo's fp16 model {zoo.for_run(it.cfg.key())['name']} (run {it.cfg.key()})"
@@ -656,7 +656,7 @@ class Lease:
         from focusmim.chapters import ch04_object_loss as ch04
         from focusmim.chapters.ch07_learned_masks import AFFINITY_N
         from focusmim.data import load_for_config
-        from focusmim import foreground as fg_maps
+        from focusmim.data import foreground as fg_maps
 
         cfg = it.cfg
         try:
@@ -704,7 +704,7 @@ class Lease:
         from focusmim.chapters import ch06_architectures as ch06
         from focusmim.chapters import ch07_learned_masks as ch07
         from focusmim.data import load_for_config
-        from focusmim.probe import evaluate, raw_pixel_baseline
+        from focusmim.evaluation.probe import evaluate, raw_pixel_baseline
 
         cfg = it.cfg
         if a == "val":
@@ -743,10 +743,10 @@ class Lease:
         elif a == "readouts":
             ro = _readouts()
             if ro is None:
-                rec.setdefault("actions_skipped", {})[a] = ("focusmim.probe.READOUTS does not exist in this "
+                rec.setdefault("actions_skipped", {})[a] = ("focusmim.evaluation.probe.READOUTS does not exist in this "
                                                              "checkout (issue 37 not merged)")
                 return
-            from focusmim import probe
+            from focusmim.evaluation import probe
 
             if hasattr(probe, "evaluate_readouts"):  # the features once for every readout
                 got = probe.evaluate_readouts(wrun, it.probe_seeds, "best", readouts=tuple(ro))
@@ -755,8 +755,8 @@ class Lease:
             rec["readouts"] = {str(r): round(v["accuracy_mean"], 4) for r, v in got.items()}
 
     def _run_item(self, it: Item, rec: dict) -> None:
-        from focusmim import zoo as zoo_mod
-        from focusmim.probe import evaluate
+        from focusmim.store import zoo as zoo_mod
+        from focusmim.evaluation.probe import evaluate
 
         state, need_s, info = item_state(it, self.store, self.rates)
         rec.update(state=state, estimate_s=round(need_s, 1))
@@ -867,7 +867,7 @@ class Lease:
 
 
 def _preset_of(cfg: Config) -> str:
-    from focusmim.presets import PRESETS
+    from focusmim.config.presets import PRESETS
 
     return "smoke" if cfg.dataset == "synthetic" else next(
         (p for p, v in PRESETS.items() if v["dataset"] == cfg.dataset and v["image_size"] == cfg.image_size), "gpu")
@@ -936,7 +936,7 @@ def describe(items: list[Item], store_root: Path | None, pack: Path | None = Non
 
 
 def _describe(items: list[Item], store_root: Path | None, pack: Path | None) -> str:
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     store = RunStore(store_root if store_root is not None else Path(tempfile.mkdtemp()))
     rates = Rates(store_root)
@@ -996,8 +996,8 @@ def _describe(items: list[Item], store_root: Path | None, pack: Path | None) -> 
                  + ("; longer than one command, never started: " + ", ".join(too_long) if too_long else ""))
     lines += [f"note: {n}" for n in dict.fromkeys(notes)]
     ro = _readouts()
-    lines.append("note: readouts: " + (f"{len(ro)} readouts in focusmim.probe.READOUTS" if ro is not None else
-                                       f"focusmim.probe.READOUTS does not exist yet: the items are skipped at run "
+    lines.append("note: readouts: " + (f"{len(ro)} readouts in focusmim.evaluation.probe.READOUTS" if ro is not None else
+                                       f"focusmim.evaluation.probe.READOUTS does not exist yet: the items are skipped at run "
                                        f"time; estimated with {GUESS_READOUTS}"))
     lines.append(f"note: speeds: {GUESS_IMAGES_PER_S} images/s (H200, the autoencoder) unless stored GPU runs of "
                  f"the same model and data say otherwise; ConvNeXt and ADIOS scaled by their CPU cost in the store; "
@@ -1266,7 +1266,7 @@ def bring_back(src: Path, store_root: Path = ROOT / "results" / "store", zoo_dir
     ``src/set-aside/``; nothing already in the store is lost: a returned file that differs from the book's is
     installed only when the lease says it updated exactly the book's version (``queue.json``, ``updated``; the
     book's file is then kept under ``src/replaced/``), else it is set aside as a conflict."""
-    from focusmim.runs import Run
+    from focusmim.store.runs import Run
 
     src = Path(src)
     aside = src / "set-aside"
@@ -1368,7 +1368,7 @@ def bring_back(src: Path, store_root: Path = ROOT / "results" / "store", zoo_dir
                 report["damaged"] += [f"after bring-back: {p}" for p in problems]
     # the zoo
     import zoo_add
-    from focusmim import zoo as zoo_mod
+    from focusmim.store import zoo as zoo_mod
 
     for tarp in sorted(src.glob("zoo-*.tar")):
         with tempfile.TemporaryDirectory() as tmp:
@@ -1495,7 +1495,7 @@ def main(argv=None) -> int:
     for f in a.field:
         k, _, v = f.partition("=")
         fields[k] = json.loads(v)
-    from focusmim.runs import default_root
+    from focusmim.store.runs import default_root
 
     store_root = Path(a.store) if a.store else default_root()
     items = book_queue(a.preset, epochs=a.epochs, seeds=a.seeds, groups=tuple(a.groups), **fields)

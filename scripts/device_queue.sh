@@ -61,7 +61,7 @@ if [ "${1:-}" = "--pack" ]; then
   ls -l "$CARRY/$name.tar.xz"
   # u2netp's weights (chapters 4, 5 and 7 make their foreground maps on the machine), when found here
   if [ -z "${NO_U2NET:-}" ]; then
-    u2=$(python3 -c "from focusmim.foreground import weights_path; print(weights_path())" 2>/dev/null)
+    u2=$(python3 -c "from focusmim.data.foreground import weights_path; print(weights_path())" 2>/dev/null)
     if [ -n "$u2" ] && [ -f "$u2" ]; then
       mkdir -p "$CARRY/u2net" && cp "$u2" "$CARRY/u2net/u2netp.onnx" && ls -l "$CARRY/u2net/u2netp.onnx"
     fi

@@ -1,7 +1,7 @@
 """Chapter 1 with the paper's learning-rate procedure at one preset's budget, both variants published.
 
 Trains each of chapter 1's main strategies at 5e-5 / 1e-4 / 5e-4 (first pretraining seed), selects each rate
-on the linear probe's validation accuracy (:mod:`focusmim.lr_selection`; the blurred variants take their
+on the linear probe's validation accuracy (:mod:`focusmim.experiments.lr_selection`; the blurred variants take their
 parent's), trains the remaining seeds at the selected rates, and saves three tables under the run store's
 ``tables/<preset>/`` and publishes them into the book's ``results/<preset>/``:
 
@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from focusmim.chapters.ch01_masking_strategy import NAME, STRATEGIES  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
 from focusmim.experiments import provenance, publish, training_budget  # noqa: E402
-from focusmim.lr_selection import LR_CANDIDATES, chapter_variants, selection_conditions, weightless_stale  # noqa: E402
-from focusmim.presets import NOTEBOOK_DEFAULTS  # noqa: E402
-from focusmim.runs import RunStore  # noqa: E402
+from focusmim.experiments.lr_selection import LR_CANDIDATES, chapter_variants, selection_conditions, weightless_stale  # noqa: E402
+from focusmim.config.presets import NOTEBOOK_DEFAULTS  # noqa: E402
+from focusmim.store.runs import RunStore  # noqa: E402
 
 TABLES = {"selection": f"{NAME}-lr_selection", "paper": NAME, "selected": f"{NAME}-selected"}
 

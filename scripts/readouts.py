@@ -1,5 +1,5 @@
 """Chapter 1's readout table: the zoo's six strategy models (first pretraining seed) plus raw pixels under
-every readout (focusmim.readouts.READOUTS), published as results/<preset>/01_masking_strategy-readouts.json.
+every readout (focusmim.evaluation.readouts.READOUTS), published as results/<preset>/01_masking_strategy-readouts.json.
 
 Each model's features are extracted once; every readout is cached in its run's folder of the book's store
 (results/store/<key>/probe-<hash>.json; the paper's linear probe is the store's own cached probe), so a second
@@ -15,7 +15,7 @@ import torch
 
 from focusmim.chapters.ch01_readouts import TABLE, readout_claims, readout_table, readout_text, rankings, zoo_runs
 from focusmim.experiments import publish
-from focusmim.readouts import READOUTS, check_readout
+from focusmim.evaluation.readouts import READOUTS, check_readout
 
 
 def main(argv=None) -> None:

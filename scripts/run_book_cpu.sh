@@ -5,10 +5,10 @@ set -u
 cd "$(dirname "$0")/.."
 export FOCUSMIM_RUNS=$PWD/results/store MPLBACKEND=Agg
 unset FOCUSMIM_PRESET FOCUSMIM_RESULTS
-# papermill records the parameters in an injected cell; it is removed afterwards (focusmim.book.clean) so that the
+# papermill records the parameters in an injected cell; it is removed afterwards (focusmim.book.hygiene.clean) so that the
 # committed notebook re-executes at whatever preset its reader (or CI) chooses (the outputs still print the budget),
 # together with frozen progress bars, ipywidgets outputs and widget state (the book's explorers are plotly figures)
-strip() { python3 -m focusmim.book clean "$1"; }
+strip() { python3 -m focusmim.book.hygiene clean "$1"; }
 run() { local nb=$1; shift; echo "== $nb $(date +%T)"; papermill "notebooks/$nb.ipynb" "notebooks/$nb.ipynb" "$@" --log-level WARNING || echo "FAILED $nb"; strip "notebooks/$nb.ipynb"; echo "== done $nb $(date +%T)"; }
 for nb in "$@"; do
   case $nb in

@@ -2,7 +2,7 @@
 forward and backward replayed as CUDA graphs) faster than the default compiled step, and does it train the same?
 
 For each image size (32 and 96 px) and each mode ('default', 'reduce-overhead') it runs the loop of
-:func:`focusmim.train.pretrain` (the ``mim`` objective, random patches, batch 512, bf16, channels-last,
+:func:`focusmim.training.train.pretrain` (the ``mim`` objective, random patches, batch 512, bf16, channels-last,
 ``torch.compile``; the same code as ``benchmarks/bench_pretrain.py --compile-mode``) on a fixed pool of
 synthetic images from one seed: the loss after ``loss_steps`` steps (read back step by step: both modes see
 the same batches, masks and initial weights), then ``steps`` timed steps after ``warmup`` untimed ones. The
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from focusmim import data  # noqa: E402
 from focusmim.config import make_config  # noqa: E402
-from focusmim.objectives import Batch  # noqa: E402
-from focusmim.train import augment_batch, build_objective, captures_graphs, epoch_generator  # noqa: E402
+from focusmim.training.objectives import Batch  # noqa: E402
+from focusmim.training.train import augment_batch, build_objective, captures_graphs, epoch_generator  # noqa: E402
 
 MODES = ("default", "reduce-overhead")
 LOSS_RTOL = 0.03  # bf16 autocast: two compiled graphs of the same step round differently; 20 Adam steps stay this close

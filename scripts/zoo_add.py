@@ -1,6 +1,6 @@
 """Put exported models into the zoo (zoo/ and zoo/manifest.json) with what their runs recorded.
 
-Each file was written by :func:`focusmim.zoo.export` (fp16 safetensors whose metadata names its run key and
+Each file was written by :func:`focusmim.store.zoo.export` (fp16 safetensors whose metadata names its run key and
 config). This finds that run in the run store and writes the file's manifest entry: the run's budget and
 final loss (its metrics.json), its data fingerprint, and the linear-probe accuracy of its ``best`` weights
 (the run's cached ``probe-*.json`` whose ``which`` is ``best``; with several, the one with the most probe
@@ -16,9 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from focusmim import zoo
+from focusmim.store import zoo
 from focusmim.config import Config
-from focusmim.runs import Run, metrics_csv
+from focusmim.store.runs import Run, metrics_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOTAL_BYTES = 40_000_000  # the whole zoo in the repository
@@ -42,7 +42,7 @@ def best_probe(run: Run) -> dict:
     probes = [p for p in probes if isinstance(p, dict) and p.get("which") == "best" and "accuracy_mean" in p]
     if not probes:
         raise SystemExit(f"error: run {run.dir} has no cached probe of its best weights (probe-*.json with which "
-                         f"'best'); run focusmim.probe.evaluate(run) where its weights are, then add it again")
+                         f"'best'); run focusmim.evaluation.probe.evaluate(run) where its weights are, then add it again")
     return max(probes, key=lambda p: len(p.get("seeds") or ()))
 
 
@@ -76,7 +76,7 @@ def check(folder: Path) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("files", nargs="*", type=Path, help="exported .safetensors files (focusmim.zoo.export)")
+    p.add_argument("files", nargs="*", type=Path, help="exported .safetensors files (focusmim.store.zoo.export)")
     p.add_argument("--store", type=Path, default=ROOT / "results" / "store",
                    help="the run store holding their runs (default: results/store)")
     p.add_argument("--zoo", type=Path, default=None, help="the zoo folder (default: $FOCUSMIM_ZOO, else zoo/)")

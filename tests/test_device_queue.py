@@ -142,7 +142,7 @@ def test_pack_refuses_an_oversize_tree_and_puts_it_back(tmp_path):
 
 
 def test_a_lease_packs_trains_brings_back_and_continues_without_weights(tmp_path):
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     data = _imagenette(tmp_path / "data")
     packed = subprocess.run(["bash", str(ROOT / "scripts" / "device_queue.sh"), "--pack", "imagenette96"],
@@ -246,8 +246,8 @@ def test_leases_end_where_their_device_time_does():
 
 
 def test_the_queue_keys_are_the_chapters_keys():
-    from focusmim.notebook import setup
-    from focusmim.plan import chapter_configs
+    from focusmim.book.notebook import setup
+    from focusmim.planning.plan import chapter_configs
 
     items = device_queue.book_queue("smoke", seeds=(0,), groups=("ch03", "ch07"))
     nb = setup("07_learned_masks", preset="smoke", seeds=(0,), plan=False)

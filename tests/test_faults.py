@@ -23,10 +23,10 @@ import torch
 
 from focusmim.cli import main as cli
 from focusmim.config import make_config
-from focusmim.io import WriteError, file_digest
-from focusmim.objectives import MIM
-from focusmim.runs import MANIFEST, DamagedRunError, DamagedRunWarning, Run, RunStore
-from focusmim.train import NonFiniteLossError, pretrain
+from focusmim.utils.io import WriteError, file_digest
+from focusmim.training.objectives import MIM
+from focusmim.store.runs import MANIFEST, DamagedRunError, DamagedRunWarning, Run, RunStore
+from focusmim.training.train import NonFiniteLossError, pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = make_config("smoke", epochs=3, n_unlabeled=96, n_labeled=100, n_test=60, batch_size=32, width=0.25,
@@ -69,31 +69,32 @@ def _copy(reference: Run, tmp_path: Path) -> RunStore:
 # ---------------------------------------------------------------------------------------------- kill -9
 _CHILD = r"""
 import json, os, signal, sys
-from focusmim import io as fio, runs
+from focusmim.utils import io as fio
+from focusmim.store import files, runs
 from focusmim.config import Config
-from focusmim.train import pretrain
+from focusmim.training.train import pretrain
 cfg_json, root, target, nth, where = sys.argv[1:6]
 count = {"n": 0}
-real_write, real_atomic = runs.Run.write_bytes, runs.atomic_write_bytes
+real_write, real_atomic = runs.Run.write_bytes, files.atomic_write_bytes
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 def half_then_die(data, path, before_replace=None):  # killed with half the temporary file on disk
-    runs.atomic_write_bytes = real_atomic
+    files.atomic_write_bytes = real_atomic
     def write(f):
         f.write(data[: len(data) // 2]); f.flush(); os.fsync(f.fileno()); die()
     fio.atomic_write(path, write)
 
 def die_before_rename(data, path, before_replace=None):  # the manifest already lists the new file
-    runs.atomic_write_bytes = real_atomic
+    files.atomic_write_bytes = real_atomic
     return real_atomic(data, path, before_replace=lambda: (before_replace(), die()))
 
 def write_bytes(self, name, data):
     if name == target:
         count["n"] += 1
         if count["n"] == int(nth):
-            runs.atomic_write_bytes = {"mid-write": half_then_die, "before-rename": die_before_rename}[where]
+            files.atomic_write_bytes = {"mid-write": half_then_die, "before-rename": die_before_rename}[where]
     return real_write(self, name, data)
 
 runs.Run.write_bytes = write_bytes

@@ -3,7 +3,9 @@ import focusmim as fm
 
 
 def test_public_names_resolve_to_the_modules_functions():
-    from focusmim import config, data, experiments, probe, train
+    from focusmim import config, data, experiments
+    from focusmim.evaluation import probe
+    from focusmim.training import train
 
     assert fm.Config is config.Config and fm.make_config is config.make_config
     assert fm.pretrain is train.pretrain and fm.evaluate is probe.evaluate

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from focusmim.book import clean
+from focusmim.book.hygiene import clean
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -26,9 +26,9 @@ def test_parameters_cell_first_and_nothing_injected(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_outputs_hold_only_what_a_reader_should_see(path):
-    """A committed notebook is already what ``focusmim.book.clean`` leaves: no frozen progress bar,
+    """A committed notebook is already what ``focusmim.book.hygiene.clean`` leaves: no frozen progress bar,
     widget view or widget state."""
     nb = json.loads(path.read_text())
     assert clean(copy.deepcopy(nb)) == nb, (
         f"{path.name} keeps progress bars, widget views or widget state; "
-        f"run: python -m focusmim.book clean {path.relative_to(path.parent.parent)}")
+        f"run: python -m focusmim.book.hygiene clean {path.relative_to(path.parent.parent)}")

@@ -1,8 +1,8 @@
 """The benchmark's re-implementation of the reference pipeline computes what focusmim computes.
 
 Its masks cover the same pixels (periphery, fovea) or the same fractions (random patches) as
-focusmim's maskers, its loss equals ``focusmim.losses.masked_mse`` on the same inputs, and its
-covariance diagnostic is the same number as ``focusmim.metrics.decorrelation``.
+focusmim's maskers, its loss equals ``focusmim.training.losses.masked_mse`` on the same inputs, and its
+covariance diagnostic is the same number as ``focusmim.evaluation.metrics.decorrelation``.
 """
 import sys
 from pathlib import Path
@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import reference_pipeline as rp  # noqa: E402
 
 from focusmim import masking  # noqa: E402
-from focusmim.losses import masked_mse  # noqa: E402
-from focusmim.metrics import decorrelation  # noqa: E402
+from focusmim.training.losses import masked_mse  # noqa: E402
+from focusmim.evaluation.metrics import decorrelation  # noqa: E402
 
 
 @pytest.mark.parametrize("size", [96, 32])

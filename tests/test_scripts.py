@@ -5,11 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from focusmim import zoo
+from focusmim.store import zoo
 from focusmim.config import make_config
-from focusmim.probe import evaluate
-from focusmim.runs import RunStore
-from focusmim.train import pretrain
+from focusmim.evaluation.probe import evaluate
+from focusmim.store.runs import RunStore
+from focusmim.training.train import pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 

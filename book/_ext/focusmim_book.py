@@ -5,7 +5,7 @@ It keeps every page self-contained and offline:
 - plotly.js for the kernel-free explorers comes from the installed ``plotly`` wheel
   (``plotly/package_data/plotly.min.js``): copied into the built ``_static/`` and loaded
   only by the pages that hold a plotly figure (their outputs are written with
-  ``include_plotlyjs=False``, see :func:`focusmim.widgets.static.to_html`). This is the
+  ``include_plotlyjs=False``, see :func:`focusmim.book.widgets.static.to_html`). This is the
   book's only vendored JavaScript; it is copied at build time, never committed.
 - sphinx-thebe's scripts are dropped: the book has no launch or live-code buttons, and
   the extension (always loaded by Jupyter Book) writes its configuration script twice

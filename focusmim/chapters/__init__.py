@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from focusmim.registry import Registry
+from focusmim.config.registry import Registry
 
 REGISTRY = Registry("chapter")
 register = REGISTRY.register

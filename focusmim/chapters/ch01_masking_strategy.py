@@ -26,14 +26,14 @@ import torch
 
 from focusmim import masking
 from focusmim.chapters import register
-from focusmim.claims import describe, judge
+from focusmim.evaluation.claims import describe, judge
 from focusmim.data import load_for_config
 from focusmim.data.base import spread_over_classes
-from focusmim.paper import CLAIMS
-from focusmim.presets import PRESET_RANK
+from focusmim.evaluation.paper import CLAIMS
+from focusmim.config.presets import PRESET_RANK
 from focusmim.experiments import Table, compare, load_tables, mean_std
-from focusmim.probe import evaluate
-from focusmim.runs import Run, RunStore
+from focusmim.evaluation.probe import evaluate
+from focusmim.store.runs import Run, RunStore
 
 __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio", "masked_fractions", "budget_curves",
            "claims_by_budget", "shown_sweep", "curve_table", "MAIN_CLAIMS", "read_examples",
@@ -41,7 +41,7 @@ __all__ = ["STRATEGIES", "SWEEP", "compute", "sweep_conditions", "default_ratio"
 
 NAME = "01_masking_strategy"
 
-# condition name (as in focusmim.paper.PAPER_ACCURACY) -> config overrides
+# condition name (as in focusmim.evaluation.paper.PAPER_ACCURACY) -> config overrides
 STRATEGIES: dict[str, dict[str, Any]] = {
     "random patches": dict(masker="random_patches"),
     "masked periphery": dict(masker="masked_periphery"),
@@ -50,7 +50,7 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "blurry periphery": dict(masker="blurry_periphery"),
     "plain autoencoder": dict(masker="none"),
 }
-# the paper's claims this chapter judges (focusmim.paper.CLAIMS)
+# the paper's claims this chapter judges (focusmim.evaluation.paper.CLAIMS)
 MAIN_CLAIMS = ("patches >= periphery", "periphery >> foveal", "foveal ~ autoencoder", "autoencoder > raw pixels",
                "blur hurts patches", "blur hurts periphery")
 # strategies whose masking ratio is swept
@@ -111,7 +111,7 @@ IMAGE_KEYS = ("masked", "reconstruction", "target", "weight")  # the example ima
 
 
 def _pack(d: dict) -> dict:
-    """Examples as arrays for :meth:`~focusmim.runs.Run.cached_arrays`: the images as uint8 arrays (a 96 px
+    """Examples as arrays for :meth:`~focusmim.store.runs.Run.cached_arrays`: the images as uint8 arrays (a 96 px
     grid as JSON lists takes 2.7 MB), everything else as one JSON string."""
     meta = {k: v for k, v in d.items() if k not in IMAGE_KEYS}
     return {**{k: np.asarray(d[k], np.uint8) for k in IMAGE_KEYS if k in d}, "meta": np.array(json.dumps(meta))}
@@ -148,8 +148,8 @@ def reconstructions(run: Run, images: torch.Tensor, seed: int = 0) -> dict:
     ``torch.Generator().manual_seed(seed)``.
 
     For a run whose weights were not kept, the zoo's model of the run draws them (see
-    :meth:`focusmim.runs.Run.load_model`); the cached result then says so under ``"weights"``
-    (:func:`focusmim.captions.weights_note`)."""
+    :meth:`focusmim.store.runs.Run.load_model`); the cached result then says so under ``"weights"``
+    (:func:`focusmim.experiments.captions.weights_note`)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("images must be a uint8 tensor (n,3,H,W); allowed: ImageSet.images[:n]")
 
@@ -190,7 +190,7 @@ def same_images(recon: dict[str, dict], runs: dict[str, Run]) -> dict[str, dict]
 @register(NAME)
 def compute(nb, store: RunStore | None = None, progress: bool = True) -> dict:
     """Chapter 1's experiments for the notebook context ``nb`` (see
-    :func:`focusmim.notebook.setup`; uses ``nb.base``, ``nb.seeds``, ``nb.probe_seeds``,
+    :func:`focusmim.book.notebook.setup`; uses ``nb.base``, ``nb.seeds``, ``nb.probe_seeds``,
     ``nb.ratios``). Returns ``table`` (one row per strategy plus raw pixels),
     ``sweep`` (rows with ``strategy`` and ``ratio``), ``reconstructions``
     (condition -> dict of uint8 image lists), ``fractions`` and ``runs``."""
@@ -261,7 +261,7 @@ def claims_by_budget(curves: Table, claims: Sequence[str]) -> Table:
 
 
 def accuracies(table: Table) -> dict[str, float]:
-    """condition -> mean accuracy of a table (for :func:`focusmim.paper.claim_holds`)."""
+    """condition -> mean accuracy of a table (for :func:`focusmim.evaluation.paper.claim_holds`)."""
     return {r["condition"]: r["accuracy_mean"] for r in table.rows if r.get("accuracy_mean") is not None}
 
 

@@ -2,7 +2,7 @@
 
 The book's verdicts rest on one readout, the paper's linear probe on raw features. The strategies' codes
 are scaled very differently, so this module reads the same features with each readout of
-:data:`focusmim.readouts.READOUTS` (the paper's probe, the probe on standardised features, cosine kNN and a
+:data:`focusmim.evaluation.readouts.READOUTS` (the paper's probe, the probe on standardised features, cosine kNN and a
 one-hidden-layer MLP), from one feature extraction per model (:func:`readout_rows`), tabulates them
 (:func:`readout_table`), judges chapter 1's claims under each (:func:`readout_claims`), ranks the
 strategies under each (:func:`rankings`) and writes the chapter's sentences from the numbers
@@ -30,16 +30,16 @@ import torch
 from typing import Mapping, Sequence
 
 from focusmim.chapters.ch01_masking_strategy import MAIN_CLAIMS, NAME, STRATEGIES
-from focusmim.claims import describe, judge
+from focusmim.evaluation.claims import describe, judge
 from focusmim.config import Config
 from focusmim.experiments import Table, provenance
-from focusmim.paper import CLAIMS
+from focusmim.evaluation.paper import CLAIMS
 from focusmim.config import resolve_device
 from focusmim.data import load_for_config
-from focusmim.probe import evaluate_readouts, features, raw_pixel_baseline
-from focusmim.readouts import MLP_HIDDEN, READOUTS, check_readout
-from focusmim import zoo
-from focusmim.runs import Run, RunStore
+from focusmim.evaluation.probe import evaluate_readouts, features, raw_pixel_baseline
+from focusmim.evaluation.readouts import MLP_HIDDEN, READOUTS, check_readout
+from focusmim.store import zoo
+from focusmim.store.runs import Run, RunStore
 
 __all__ = ["TABLE", "readout_rows", "readout_matrix", "zoo_runs", "readout_table", "readout_claims", "rankings", "readout_text",
            "NO_VERDICT", "READOUT_NAMES"]
@@ -53,7 +53,7 @@ READOUT_NAMES = {"linear": "linear probe (the paper's)", "linear_std": "linear p
 def readout_rows(run: Run, probe_seeds: Sequence[int] = (0, 1, 2, 3, 4), which: str | int = "best",
                  readouts: Sequence[str] = READOUTS, *, device: str | None = None, feature_dir=None,
                  **probe_kwargs) -> dict[str, dict]:
-    """readout -> probe result (:func:`focusmim.probe.evaluate`'s shape: ``accuracy_mean``, ``accuracy_std``,
+    """readout -> probe result (:func:`focusmim.evaluation.probe.evaluate`'s shape: ``accuracy_mean``, ``accuracy_std``,
     ``accuracies`` and ``per_seed`` over ``probe_seeds``) of ``run``'s ``which`` checkpoint, from one feature
     extraction; each readout is cached in the run's folder (the linear one under the book's own probe name,
     so a cached probe is reused). The device queue calls this on a machine holding the run's weights.
@@ -175,7 +175,7 @@ def rankings(table: Table) -> dict[str, list[str]]:
 
 
 def readout_claims(table: Table, claims: Sequence[str] = MAIN_CLAIMS) -> Table:
-    """Each claim (:data:`focusmim.paper.CLAIMS`) judged inside each readout's rows: one row per claim, one
+    """Each claim (:data:`focusmim.evaluation.paper.CLAIMS`) judged inside each readout's rows: one row per claim, one
     column per readout (its verdict in words) and ``verdict <readout>``. With one pretraining seed there is
     no interval: ``inconclusive: one pretraining seed: no verdict``, with the means' reading beside it."""
     out = Table("The paper's claims under each readout", meta=dict(table.meta))

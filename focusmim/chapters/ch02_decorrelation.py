@@ -19,12 +19,12 @@ from __future__ import annotations
 import torch
 
 from focusmim.chapters import register
-from focusmim.claims import Claim
+from focusmim.evaluation.claims import Claim
 from focusmim.chapters.ch01_masking_strategy import STRATEGIES
 from focusmim.data import load_for_config
 from focusmim.experiments import Table, mean_std, provenance, runs_record, train_conditions
-from focusmim.metrics import decorrelation, lifetime_sparsity, population_sparsity
-from focusmim.runs import Run, RunStore
+from focusmim.evaluation.metrics import decorrelation, lifetime_sparsity, population_sparsity
+from focusmim.store.runs import Run, RunStore
 
 __all__ = ["compute", "latent_stats", "run_latent_stats", "HELD_OUT", "STATS", "CLAIMS"]
 
@@ -33,7 +33,7 @@ HELD_OUT = 512  # test images in the fixed held-out batch (the paper's batch siz
 STATS = ("decorrelation", "lifetime_sparsity", "population_sparsity")
 
 # the paper's section 4.2, as tests on condition -> covariance term (lower = more decorrelated);
-# each a per-seed comparison of the covariance term inside chapter 2's table (focusmim.claims)
+# each a per-seed comparison of the covariance term inside chapter 2's table (focusmim.evaluation.claims)
 CLAIMS = {
     "periphery decorrelates more than foveal": Claim("masked periphery", "<", "foveal filter", column="decorrelation"),
     "patches decorrelate more than foveal": Claim("random patches", "<", "foveal filter", column="decorrelation"),

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from focusmim.chapters import register
-from focusmim.claims import Claim
+from focusmim.evaluation.claims import Claim
 from focusmim.experiments import compare
-from focusmim.runs import RunStore
+from focusmim.store.runs import RunStore
 
 __all__ = ["CONDITIONS", "CROP_GROUPS", "FIXED_GROUPS", "CLAIMS", "compute", "grouped"]
 
@@ -38,7 +38,7 @@ CONDITIONS: dict[str, dict[str, Any]] = {
 CROP_GROUPS = ["random patches", "masked periphery", "foveal filter"]  # Fig. 4b
 FIXED_GROUPS = ["random patches", "fixed random patches"]  # section 4.3
 
-# section 4.3's statements beyond focusmim.paper.CLAIMS, judged inside chapter 3's table (focusmim.claims)
+# section 4.3's statements beyond focusmim.evaluation.paper.CLAIMS, judged inside chapter 3's table (focusmim.evaluation.claims)
 CLAIMS = {
     "crop does not matter for foveal": Claim("foveal filter, no crop", "~", "foveal filter", 0.03),
     "fixed masks alone do not hurt": Claim("fixed random patches", ">=", "random patches", 0.02),

@@ -10,7 +10,7 @@ chapter also measures how good rembg's maps are (IoU against the synthetic groun
 truth on a small sample) and how many images the paper's filter drops.
 
 Example:
-    >>> from focusmim.notebook import setup
+    >>> from focusmim.book.notebook import setup
     >>> from focusmim import chapters
     >>> nb = setup("04_object_loss", preset="smoke",
     ...            notebook_params=dict(foreground=None, probe_epochs=None))   # doctest: +SKIP
@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import foreground as fg_maps
+from focusmim.data import foreground as fg_maps
 from focusmim.chapters import register
-from focusmim.claims import AllOf, Claim
+from focusmim.evaluation.claims import AllOf, Claim
 from focusmim.config import Config
 from focusmim.data import load_for_config
 from focusmim.experiments import Table, provenance, summarise, train_conditions
@@ -150,7 +150,7 @@ def foreground_examples(cfg: Config, n: int = 6, run=None) -> dict:
     The pretraining split has no labels, and splits stored in class order (CIFAR-10's
     folders) would show one class in their first images, so the examples come from ``n``
     evenly spaced places of the split (with rembg's maps: at each place the first image the
-    paper's filter keeps). With ``run`` (a :class:`~focusmim.runs.Run` trained on this data)
+    paper's filter keeps). With ``run`` (a :class:`~focusmim.store.runs.Run` trained on this data)
     they are stored in its folder as an .npz (dtype and shape kept), so the figure is drawn
     again without the foreground maps' cache.
 
@@ -261,7 +261,7 @@ def compute(nb, store=None, *, progress: bool = True, iou_n: int | None = None) 
     }
 
 
-# the paper's claim for the results page (focusmim.report): (table column, test on condition -> value)
+# the paper's claim for the results page (focusmim.book.report): (table column, test on condition -> value)
 CLAIMS = {
     "the object-only loss does not hurt": AllOf(tuple(
         Claim(f"{s}, loss on the object", ">=", f"{s}, loss on everything", 0.02) for s in STRATEGIES)),

@@ -11,7 +11,7 @@ pretrains with the second disc (placed at random, or on the object) and compares
 the linear-probe accuracy with pretraining without it.
 
 Every number that needs a trained model is cached in the run's folder
-(:meth:`focusmim.runs.Run.cached_json`).
+(:meth:`focusmim.store.runs.Run.cached_json`).
 
 Example:
     >>> import torch
@@ -26,20 +26,20 @@ import time
 
 import torch
 
-from focusmim import foreground as fg_maps
+from focusmim.data import foreground as fg_maps
 from focusmim import masking
-from focusmim.captions import weights_note
+from focusmim.experiments.captions import weights_note
 from focusmim.chapters import register
-from focusmim.claims import Claim
-from focusmim.schemas import OBJECT_DISC_VERSION
+from focusmim.evaluation.claims import Claim
+from focusmim.config.schemas import OBJECT_DISC_VERSION
 from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES, read_examples
 from focusmim.chapters.ch04_object_loss import object_base
 from focusmim.data import load_for_config
 from focusmim.data.base import spread_over_classes
 from focusmim.experiments import Table, mean_std, provenance, runs_record, summarise, train_conditions
-from focusmim.metrics import as_weight, foreground_error
-from focusmim.paper import PAPER_COVERT_ERROR
-from focusmim.runs import RunStore
+from focusmim.evaluation.metrics import as_weight, foreground_error
+from focusmim.evaluation.paper import PAPER_COVERT_ERROR
+from focusmim.store.runs import RunStore
 
 __all__ = [
     "NAME",
@@ -318,7 +318,7 @@ def compute(nb, store=None, *, progress: bool = True, n_eval: int | None = None,
             "n_eval": n_eval, "paper": dict(PAPER_COVERT_ERROR), "longer": longer, "lattice": lattice}
 
 
-# the paper's claim for the results page (focusmim.report): a periphery-trained model's error on the
+# the paper's claim for the results page (focusmim.book.report): a periphery-trained model's error on the
 # foreground drops when a second visible disc is placed on the object
 CLAIMS = {
     "covert attention lowers foreground error": Claim("no second disc | periphery + disc on the object", "<",

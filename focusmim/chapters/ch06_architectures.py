@@ -35,9 +35,9 @@ from focusmim.chapters import register
 from focusmim.config import resolve_device
 from focusmim.data import load_for_config
 from focusmim.experiments import Table, compare, load_tables
-from focusmim.presets import CHAPTER_DEFAULTS, LR_GRID, SMOKE_BUDGETS
-from focusmim.probe import finetune, split_labeled
-from focusmim.runs import Run, RunStore
+from focusmim.config.presets import CHAPTER_DEFAULTS, LR_GRID, SMOKE_BUDGETS
+from focusmim.evaluation.probe import finetune, split_labeled
+from focusmim.store.runs import Run, RunStore
 
 __all__ = ["NAME", "LR_GRID", "CONDITIONS", "convnext_base", "grid_mapping", "warmup_for", "finetune_run",
            "autoencoder_rows", "compute", "FINETUNE_DEFAULTS"]

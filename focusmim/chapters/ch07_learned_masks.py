@@ -4,7 +4,7 @@ Same encoder (the paper's autoencoder), same data, same epochs for every
 condition: ADIOS masks with the reconstruction objective (``adios_mim``; its soft
 mask both hides pixels and weights the error, so the mask network also chooses
 where the error counts: the default ``loss_weight="mask"``, see
-:mod:`focusmim.adios` for the ``"detached"`` and ``"image"`` alternatives) and
+:mod:`focusmim.training.adios` for the ``"detached"`` and ``"image"`` alternatives) and
 with SimCLR (``adios_simclr``), random patches and the masked periphery (the
 paper's ``mim``), and plain SimCLR. Each frozen encoder is probed linearly and
 with kNN on its final weights (a snapshot at the last epoch: an adversary makes the
@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim import foreground as fg_maps
+from focusmim.data import foreground as fg_maps
 from focusmim import masking
 from focusmim.chapters import register
 from focusmim.chapters.ch01_masking_strategy import OLDER_EXAMPLES
@@ -36,10 +36,10 @@ from focusmim.data import load_for_config
 from focusmim.data.base import spread_over_classes
 from focusmim.experiments import Table, compare
 from focusmim.masking.learned import load_mask_network
-from focusmim.metrics import object_affinity
-from focusmim.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS
-from focusmim.presets import SMOKE_BUDGETS
-from focusmim.runs import Run, RunStore
+from focusmim.evaluation.metrics import object_affinity
+from focusmim.config.presets import CHAPTER_DEFAULTS as _CHAPTER_DEFAULTS
+from focusmim.config.presets import SMOKE_BUDGETS
+from focusmim.store.runs import Run, RunStore
 
 __all__ = ["NAME", "conditions", "snapshot_epochs", "mask_gallery", "compute",
            "CHAPTER_DEFAULTS", "ADIOS_CONDITIONS", "N_GALLERY"]

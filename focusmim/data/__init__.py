@@ -20,18 +20,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from focusmim.schemas import DATASETS
+from focusmim.config.schemas import DATASETS
 
 from .base import SPLITS, ImageSet, check_image_size, check_n, check_split, default_cache_dir
 
-REGISTRY = DATASETS  # names declared in focusmim.schemas
+REGISTRY = DATASETS  # names declared in focusmim.config.schemas
 register = REGISTRY.register
 
 __all__ = ["REGISTRY", "register", "ImageSet", "SPLITS", "load", "load_for_config", "cache_dir",
            "register_foreground"]
 
 # foreground sources computed by layers above this one: name -> attach(imageset, cfg, split) -> ImageSet.
-# ``focusmim.foreground`` registers 'rembg' when it is imported.
+# ``focusmim.data.foreground`` registers 'rembg' when it is imported.
 FOREGROUND_SOURCES: dict = {}
 
 
@@ -106,7 +106,7 @@ def load_for_config(cfg, split: str) -> ImageSet:
     ``cfg.n_test``. The data subset uses seed 0 whatever ``cfg.seed`` is, so runs that
     differ only in their seed see the same images. ``cfg.foreground``: ``gt`` keeps the
     synthetic ground-truth maps, ``none`` drops them, ``rembg`` computes them with
-    :mod:`focusmim.foreground` (which registers itself here when imported).
+    :mod:`focusmim.data.foreground` (which registers itself here when imported).
     """
     check_split(split)
     n = {"unlabeled": cfg.n_unlabeled, "train": cfg.n_labeled, "test": cfg.n_test}[split]
@@ -124,8 +124,8 @@ def load_for_config(cfg, split: str) -> ImageSet:
     if cfg.foreground in FOREGROUND_SOURCES:
         return FOREGROUND_SOURCES[cfg.foreground](ds.without_foreground(), cfg, split)
     if cfg.foreground == "rembg":
-        raise ValueError("foreground='rembg' needs its maps' package: `import focusmim.foreground` first "
-                         "(focusmim.train does)")
+        raise ValueError("foreground='rembg' needs its maps' package: `import focusmim.data.foreground` first "
+                         "(focusmim.training.train does)")
     raise ValueError(f"foreground={cfg.foreground!r} is not allowed; allowed: 'none', 'gt', 'rembg'")
 
 

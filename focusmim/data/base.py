@@ -23,8 +23,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from focusmim.io import atomic_save
-from focusmim.registry import Param
+from focusmim.utils.io import atomic_save
+from focusmim.config.locations import (DATA_FOLDERS, IMAGENETTE_FOLDER, default_cache_dir,  # noqa: F401
+                                       default_data_root, default_download_root, find_imagenette, is_split_tree,
+                                       shown_path)
+from focusmim.config.registry import Param
 
 SPLITS = ("unlabeled", "train", "test")
 
@@ -148,12 +151,6 @@ def check_image_size(image_size, *, allow_none: bool = True) -> int | None:
 
 
 # ----------------------------------------------------------------------------- cache
-def default_cache_dir() -> Path:
-    """``$FOCUSMIM_CACHE`` when set, else ``~/.cache/focusmim``."""
-    env = os.environ.get("FOCUSMIM_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "focusmim"
-
-
 def cache_key(*parts) -> str:
     """A readable, file-name-safe key: the parts joined by ``-`` plus a short hash of all of them."""
     text = "|".join(str(p) for p in parts)
@@ -264,100 +261,3 @@ def native_then_resized(name: str, split: str, ds, *, image_size, n, seed, sourc
         return finish(ds, image_size=None, n=n, seed=seed)
     key = cache_key(name, split, f"{image_size}px", f"n{n or 'all'}", f"seed{seed}", source)
     return cached(key, lambda: finish(ds, image_size=image_size, n=n, seed=seed), cache_dir)
-
-
-def default_download_root(cache_dir) -> Path:
-    """Where torchvision downloads go when no root is given: ``<cache>/torchvision``."""
-    base = default_cache_dir() if cache_dir in (None, False, True) else Path(cache_dir)
-    return base / "torchvision"
-
-
-# a dataset's folder name under $FOCUSMIM_DATA or shared/data, where it is not the dataset's name
-DATA_FOLDERS = {"imagenette": "imagenette96"}
-
-
-def default_data_root(dataset: str) -> str | None:
-    """Where to look for a dataset's files: ``$FOCUSMIM_DATA`` (a folder holding
-    ``cifar10/`` and/or ``stl10/``, or the dataset folder itself), else the
-    ``shared/data`` folder beside the repository when it exists."""
-    env = os.environ.get("FOCUSMIM_DATA")
-    folder = DATA_FOLDERS.get(dataset, dataset)
-    candidates = []
-    if env:
-        candidates += [Path(env) / folder, Path(env)]
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "data" / folder, repo / "shared" / "data" / folder]
-    for c in candidates:
-        if c.exists() and (c / "train").exists() or (c.exists() and dataset == "stl10"):
-            return str(c)
-    return None
-
-
-IMAGENETTE_FOLDER = "imagenette96"
-
-
-def is_split_tree(p: Path) -> bool:
-    """Whether ``p`` holds ``train/`` and ``test/`` folders."""
-    return (p / "train").is_dir() and (p / "test").is_dir()
-
-
-def find_imagenette(root=None) -> Path | None:
-    """The ``imagenette96`` folder (holding ``train/`` and ``test/``) at or under ``root``; with
-    ``root=None``: ``$FOCUSMIM_DATA``, ``../shared/data``, then the cache (:mod:`focusmim.data.imagenette`).
-    ``None`` when there is none.
-
-        >>> import tempfile, pathlib
-        >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> find_imagenette(d) is None
-        True
-        >>> (d / "imagenette96" / "train").mkdir(parents=True); (d / "imagenette96" / "test").mkdir()
-        >>> find_imagenette(d).name
-        'imagenette96'
-    """
-    if root is not None:
-        root = Path(root).expanduser()
-        for c in (root, root / IMAGENETTE_FOLDER):
-            if is_split_tree(c):
-                return c
-        return None
-    found = default_data_root("imagenette")
-    if found is not None:
-        return Path(found)
-    cached = default_cache_dir() / IMAGENETTE_FOLDER
-    return cached if is_split_tree(cached) else None
-
-
-def shown_path(path: str | os.PathLike) -> str:
-    """``path`` as a plan or a rendered page should name it: never the rendering machine's
-    absolute location when the user did not type one.
-
-    Under ``$FOCUSMIM_DATA``: ``$FOCUSMIM_DATA/...``; under the folder that holds the
-    repository (where ``../shared/data`` lives): relative to the repository
-    (``../shared/data/cifar10``); under the home folder: ``~/...``. A relative path is
-    kept as typed, and any other absolute path is shown unchanged.
-
-        >>> shown_path("../shared/data/cifar10"), shown_path("/mnt/data/stl10")
-        ('../shared/data/cifar10', '/mnt/data/stl10')
-        >>> repo = Path(__file__).resolve().parents[2]
-        >>> shown_path(repo / "results" / "store")
-        './results/store'
-    """
-    text = os.fspath(path)
-    p = Path(text).expanduser()
-    if not p.is_absolute():
-        return text
-    p = Path(os.path.normpath(p))
-    env = os.environ.get("FOCUSMIM_DATA")
-    repo = Path(__file__).resolve().parents[2]
-    bases = []
-    if env:
-        bases.append((Path(os.path.abspath(Path(env).expanduser())), "$FOCUSMIM_DATA"))
-    bases += [(repo, "."), (repo.parent, ".."), (Path.home(), "~")]
-    for base, name in bases:
-        if base.parent == base:  # never the filesystem's root
-            continue
-        for b in dict.fromkeys((base, base.resolve())):
-            if p == b or b in p.parents:
-                rest = p.relative_to(b).as_posix()
-                return name if rest == "." else f"{name}/{rest}"
-    return text

@@ -19,25 +19,14 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, default_data_root, default_download_root, native_then_resized
+from focusmim.config.locations import find_cifar10 as find_root
+
+from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
 
 __all__ = ["load_cifar10", "find_root", "decode_folder"]
 
 NATIVE_SIZE = 32
 _EXTS = {".jpg", ".jpeg", ".png"}
-
-
-def find_root(root) -> Path | None:
-    """The ImageFolder root (holding ``train/`` and ``test/``) at or under ``root``, else ``None``."""
-    if root is None:
-        root = default_data_root("cifar10")
-        if root is None:
-            return None
-    root = Path(root).expanduser()
-    for c in (root, root / "cifar10"):
-        if (c / "train").is_dir() and (c / "test").is_dir():
-            return c
-    return None
 
 
 def _decode_one(path: str) -> torch.Tensor:
@@ -108,6 +97,6 @@ def load_cifar10(split, *, image_size=None, root=None, download=False, n=None, s
                                cache_dir=cache_dir)
 
 
-from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
+from focusmim.config.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("cifar10")(load_cifar10)

@@ -22,7 +22,7 @@ ignored. An unreadable image stops the load with an error naming the file, unles
 with a warning that counts and names the skipped files. An empty class folder or
 a missing ``train``/``test`` folder is named in the error. Decoded splits are
 cached like the other datasets, keyed by the folder's content fingerprint
-(:mod:`focusmim.data.identity`).
+(:mod:`focusmim.config.identity`).
 
 Example:
     >>> import tempfile, pathlib
@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from .base import ImageSet, cache_key, cached, finish
-from .identity import IMAGE_EXTS, fingerprint
+from focusmim.config.identity import IMAGE_EXTS, fingerprint
 
 __all__ = ["load_imagefolder", "split_files", "survey", "decode_image", "RESIZE"]
 
@@ -209,6 +209,6 @@ def load_imagefolder(split, *, image_size=None, root=None, download=False, n=Non
     return finish(ds, image_size=None, n=n, seed=seed)
 
 
-from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
+from focusmim.config.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("imagefolder")(load_imagefolder)

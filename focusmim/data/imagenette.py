@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from focusmim.progress import progress_bar
+from focusmim.utils.progress import progress_bar
 
 from .base import IMAGENETTE_FOLDER as FOLDER
 from .base import is_split_tree as _is_tree
@@ -139,6 +139,6 @@ def load_imagenette(split, *, image_size=None, root=None, download=False, n=None
     return ds
 
 
-from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
+from focusmim.config.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("imagenette")(load_imagenette)

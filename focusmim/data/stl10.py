@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 
-from .base import ImageSet, cache_key, cached, default_data_root, default_download_root, native_then_resized
+from focusmim.config.locations import find_stl10 as find_root
+
+from .base import ImageSet, cache_key, cached, default_download_root, native_then_resized
 
 __all__ = ["load_stl10", "find_root", "read_split"]
 
@@ -63,19 +65,6 @@ def _stl10_class():
     return _STL10Files
 
 
-def find_root(root) -> Path | None:
-    """The folder that holds ``stl10_binary/`` at or around ``root`` (or the default data root)."""
-    if root is None:
-        root = default_data_root("stl10")
-        if root is None:
-            return None
-    root = Path(root).expanduser()
-    for c in (root, root / "stl10", root.parent):
-        if (c / "stl10_binary").is_dir() and (c != root.parent or root.name == "stl10_binary"):
-            return c
-    return None
-
-
 def read_split(root: str | os.PathLike, split: str, download: bool = False) -> ImageSet:
     """Read one split from ``root/stl10_binary`` with torchvision's reader (downloading if asked)."""
     root = Path(root)
@@ -113,6 +102,6 @@ def load_stl10(split, *, image_size=None, root=None, download=False, n=None, see
                                cache_dir=cache_dir)
 
 
-from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
+from focusmim.config.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("stl10")(load_stl10)

@@ -43,11 +43,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from focusmim.config.identity import SYNTHETIC_VERSION
+
 from .base import ImageSet, cache_key, cached, check_image_size, check_n, check_split
 
 __all__ = ["generate", "load_synthetic", "CLASSES", "SHAPES", "TEXTURES", "CLASS_TEXTURE", "DEFAULT_SIZES"]
 
-VERSION = 3  # bump when the generator's output changes (it is part of the cache key)
+VERSION = SYNTHETIC_VERSION  # bump it in focusmim.config.identity when the output changes (run and cache keys)
 NATIVE_SIZE = 96
 DEFAULT_SIZES = {"unlabeled": 10000, "train": 5000, "test": 2000}
 SPLIT_CODE = {"unlabeled": 1, "train": 2, "test": 3}
@@ -300,6 +302,6 @@ def load_synthetic(split, *, image_size=None, root=None, download=False, n=None,
     return cached(key, lambda: generate(count, size, seed, split), cache_dir)
 
 
-from focusmim.schemas import DATASETS as REGISTRY  # noqa: E402
+from focusmim.config.schemas import DATASETS as REGISTRY  # noqa: E402
 
 REGISTRY.register("synthetic")(load_synthetic)

@@ -16,9 +16,9 @@ Example:
 import inspect
 from typing import Any
 
-from focusmim.schemas import MASKERS
+from focusmim.config.schemas import MASKERS
 
-REGISTRY = MASKERS  # names and parameters are declared in focusmim.schemas
+REGISTRY = MASKERS  # names and parameters are declared in focusmim.config.schemas
 register = REGISTRY.register
 available = REGISTRY.names
 

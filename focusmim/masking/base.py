@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from focusmim.registry import Param
+from focusmim.config.registry import Param
 
 GRID = 12  # patches per side, relative to the image size
 MIN_SIZE = GRID

@@ -30,7 +30,7 @@ from focusmim.masking.base import (
     pixel_distance,
     scaled_sigma,
 )
-from focusmim.schemas import MASKERS, PLACEMENTS  # PLACEMENTS: declared with the masker's parameters
+from focusmim.config.schemas import MASKERS, PLACEMENTS  # PLACEMENTS: declared with the masker's parameters
 
 register = MASKERS.register
 

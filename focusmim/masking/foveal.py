@@ -68,7 +68,7 @@ from focusmim.masking.base import (
     check_positive,
     pixel_distance,
 )
-from focusmim.schemas import FOVEAL_BLENDS, FOVEAL_VERSION, MASKERS
+from focusmim.config.schemas import FOVEAL_BLENDS, FOVEAL_VERSION, MASKERS
 
 register = MASKERS.register
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
-from focusmim.schemas import MASKERS
+from focusmim.config.schemas import MASKERS
 
 register = MASKERS.register
 

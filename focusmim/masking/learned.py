@@ -26,8 +26,8 @@ import torch
 
 from focusmim import models
 from focusmim.masking.base import Masker, MaskOutput, composite, mean_fill
-from focusmim.runs import Run, RunStore
-from focusmim.schemas import MASKERS
+from focusmim.store.runs import Run, RunStore
+from focusmim.config.schemas import MASKERS
 
 register = MASKERS.register
 
@@ -38,7 +38,7 @@ def load_mask_network(run_key: str, store_root=None, which: str | int = "last", 
     """The mask network of a stored ADIOS run (eval mode), from its ``which`` checkpoint.
 
     ``which`` is ``"last"`` or a snapshot epoch (snapshots keep every module of
-    the objective, see :mod:`focusmim.train`).
+    the objective, see :mod:`focusmim.training.train`).
     """
     if not isinstance(run_key, str) or not run_key:
         raise ValueError(f"run_key={run_key!r} is not allowed; allowed: the folder name of a stored ADIOS run")

@@ -25,8 +25,8 @@ from focusmim.masking.base import (
     patch_index,
     scaled_sigma,
 )
-from focusmim.registry import Param
-from focusmim.schemas import MASKERS
+from focusmim.config.registry import Param
+from focusmim.config.schemas import MASKERS
 
 register = MASKERS.register
 

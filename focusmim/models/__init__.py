@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import torch
 
-from focusmim.schemas import BACKBONES, MODELS
+from focusmim.config.schemas import BACKBONES, MODELS
 
 from .common import size_pair
 
-REGISTRY = MODELS  # names and parameters are declared in focusmim.schemas
+REGISTRY = MODELS  # names and parameters are declared in focusmim.config.schemas
 register = REGISTRY.register
 build = REGISTRY.build
 available = REGISTRY.names

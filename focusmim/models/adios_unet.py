@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from focusmim.schemas import MODELS
+from focusmim.config.schemas import MODELS
 
 register = MODELS.register
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from focusmim.models.common import size_pair
-from focusmim.schemas import MODELS
+from focusmim.config.schemas import MODELS
 
 register = MODELS.register
 

@@ -8,8 +8,8 @@ from focusmim import chapters
 from focusmim.chapters import ch01_masking_strategy as ch01
 from focusmim.chapters import ch02_decorrelation as ch02
 from focusmim.chapters import ch03_augmentation as ch03
-from focusmim.notebook import setup
-from focusmim.runs import RunStore
+from focusmim.book.notebook import setup
+from focusmim.store.runs import RunStore
 
 TINY = dict(epochs=1, n_unlabeled=32, n_labeled=40, n_test=32, batch_size=32, width=0.25)
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from focusmim.chapters import ch01_masking_strategy as ch01
-from focusmim.paper import PAPER_ACCURACY
-from focusmim.plots import masking as pm
+from focusmim.evaluation.paper import PAPER_ACCURACY
+from focusmim.book.plots import masking as pm
 
 from tests.chapters.conftest import FEW, FULL01, FULL03, tiny_notebook as _nb
 
@@ -95,7 +95,8 @@ def test_examples_fall_back_to_an_older_cache_only_without_weights(store, res01)
 
 
 def test_the_zoo_model_draws_the_examples_of_a_run_without_weights(res01, tmp_path, monkeypatch):
-    from focusmim import masking, zoo
+    from focusmim import masking
+    from focusmim.store import zoo
 
     run = res01["runs"]["masked periphery"][0]
     zoo.add(zoo.export(run, tmp_path / "out" / "m.safetensors", name="tiny-periphery"), tmp_path / "zoo")
@@ -124,7 +125,7 @@ def test_the_zoo_model_draws_the_examples_of_a_run_without_weights(res01, tmp_pa
 
 def test_every_row_shows_the_same_images(tmp_path):
     from focusmim.config import make_config
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     store = RunStore(tmp_path)
     a, b, c = (store.open(make_config("smoke", masker=m)) for m in ("random_patches", "masked_periphery", "none"))

@@ -9,9 +9,9 @@ import pytest
 from focusmim import chapters
 from focusmim.chapters import ch04_object_loss as ch04
 from focusmim.chapters import ch05_covert_attention as ch05
-from focusmim.plots.common import image_panel_problems
-from focusmim.notebook import setup
-from focusmim.plots import objects as plots
+from focusmim.book.plots.common import image_panel_problems
+from focusmim.book.notebook import setup
+from focusmim.book.plots import objects as plots
 
 
 TINY = dict(epochs=1, n_unlabeled=64, n_labeled=60, n_test=40, batch_size=32, width=0.25)

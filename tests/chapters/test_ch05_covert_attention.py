@@ -9,8 +9,8 @@ import torch
 
 from focusmim.chapters import ch05_covert_attention as ch05
 from focusmim.config import make_config
-from focusmim.plots.common import image_panel_problems
-from focusmim.plots import objects as plots
+from focusmim.book.plots.common import image_panel_problems
+from focusmim.book.plots import objects as plots
 
 
 def test_covert_inputs_show_the_object_and_hide_the_same_periphery():
@@ -33,7 +33,7 @@ def _metrics(epochs: int) -> dict:
 
 
 def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     lattice = np.full((2, 3, 8, 8), 100, np.uint8)
     lattice[..., ::2, ::2] = 200  # what an untrained 1x1 stride-2 transposed skip leaves
@@ -61,7 +61,7 @@ def test_lattice_share_and_the_longer_trained_comparison(tmp_path):
 
 
 def test_the_longer_run_prefers_class_spread_examples_and_names_whose_weights_drew_them(tmp_path):
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     store = RunStore(tmp_path)
     cfg = make_config("smoke", masker="masked_periphery", foreground="gt", batch_size=10)
@@ -86,7 +86,7 @@ def test_evaluations_made_with_the_argmax_disc_are_not_reused_as_current(tmp_pat
     # reconstruction cached before that (older file names) must not pass for the new placement: it is
     # returned only when the run's weights are not here to redo it, and then carries ARGMAX_NOTE.
     from focusmim.experiments import Table
-    from focusmim.runs import RunStore
+    from focusmim.store.runs import RunStore
 
     run = RunStore(tmp_path).open(make_config("smoke", masker="masked_periphery", foreground="gt"))
     errors = {"n": 16, "plain": {"foreground": 0.03, "foreground hidden in both": 0.03},

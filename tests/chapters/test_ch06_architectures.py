@@ -7,8 +7,8 @@ import pytest
 
 from focusmim import chapters
 from focusmim.chapters import ch06_architectures as ch06
-from focusmim.plots.learned import architecture_figure
-from focusmim.runs import RunStore
+from focusmim.book.plots.learned import architecture_figure
+from focusmim.store.runs import RunStore
 
 from tests.chapters.conftest import tiny_notebook
 

@@ -8,8 +8,8 @@ import torch
 
 from focusmim import chapters
 from focusmim.chapters import ch07_learned_masks as ch07
-from focusmim.plots.learned import affinity_figure, mask_gallery_figure
-from focusmim.runs import RunStore
+from focusmim.book.plots.learned import affinity_figure, mask_gallery_figure
+from focusmim.store.runs import RunStore
 
 from tests.chapters.conftest import tiny_notebook
 
@@ -56,7 +56,7 @@ def test_object_test_uses_rembg_maps_and_the_filter_on_real_images(monkeypatch):
     import dataclasses
 
     from focusmim import data
-    from focusmim.foreground import load as fg_load
+    from focusmim.data.foreground import load as fg_load
 
     plain = data.load("synthetic", "test", image_size=32, n=8, seed=0).without_foreground()
     monkeypatch.setattr(fg_load, "load_for_config", lambda cfg, split: plain)

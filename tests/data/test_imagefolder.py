@@ -6,7 +6,7 @@ import torch
 
 from focusmim import data
 from focusmim.config import ConfigError, make_config
-from focusmim.data import identity
+from focusmim.config import identity
 from focusmim.data.imagefolder import decode_image, survey
 
 from tests.data.datatools import write_image, make_tree

@@ -6,8 +6,8 @@ import torch
 
 from focusmim import masking, models
 from focusmim.config import ConfigError, make_config
-from focusmim.runs import RunStore
-from focusmim.train import pretrain
+from focusmim.store.runs import RunStore
+from focusmim.training.train import pretrain
 
 
 def test_learned_masker_from_net_and_from_a_stored_run(tmp_path):
