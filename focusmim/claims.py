@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 __all__ = ["Claim", "AllOf", "judge", "seed_values", "t_interval", "VERDICTS", "describe", "OPS", "SIZE_VERDICTS",
-           "paper_difference", "size_verdict", "direction"]
+           "paper_difference", "size_verdict", "direction", "at_budget", "SMALL_BUDGET_TIERS"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
 SIZE_VERDICTS = ("consistent with the paper's size", "smaller than the paper's", "larger than the paper's",
@@ -240,6 +240,37 @@ def judge(claim, rows: Mapping[str, Mapping], probe_n: int | None = None) -> dic
         reason = "the interval straddles the threshold"
     return {**out, "verdict": verdict, "diff": mean, "low": None if math.isnan(lo) else lo,
             "high": None if math.isnan(hi) else hi, "n": len(diffs), "reason": reason}
+
+
+# The tiers that test the pipeline, not the paper (minutes of CPU on synthetic images or 32 px CIFAR-10): an
+# interval that lies against a claim there says the budget is too small, not that the paper is wrong.
+SMALL_BUDGET_TIERS = ("smoke", "cpu")
+
+
+def at_budget(result: Mapping, tier: str | None) -> dict:
+    """``result`` (:func:`judge`) as said at ``tier``: at a small-budget tier (:data:`SMALL_BUDGET_TIERS`) a
+    "does not hold" reads "inconclusive", with the reason, since too small a budget never shows that a claim
+    does not hold; elsewhere unchanged.
+
+        >>> r = {"verdict": "does not hold", "diff": -0.03, "low": -0.04, "high": -0.02, "n": 3, "reason": ""}
+        >>> describe(at_budget(r, "cpu"))
+        'inconclusive (difference -3.0 points, 95 % interval [-4.0, -2.0], 3 pretraining seeds: against the claim at the cpu tier, a budget too small to say it does not hold)'
+        >>> at_budget(r, "imagenette")["verdict"]
+        'does not hold'
+    """
+    out = dict(result)
+    if tier not in SMALL_BUDGET_TIERS:
+        return out
+    if out.get("parts") is not None:
+        out["parts"] = [at_budget(p, tier) for p in out["parts"]]
+        vs = [p["verdict"] for p in out["parts"]]
+        if out["verdict"] == "does not hold":
+            out["verdict"] = "holds" if all(v == "holds" for v in vs) else "inconclusive"
+        return out
+    if out.get("verdict") == "does not hold":
+        out.update(verdict="inconclusive",
+                   reason=f"against the claim at the {tier} tier, a budget too small to say it does not hold")
+    return out
 
 
 def describe(result: Mapping, column: str = "accuracy") -> str:

@@ -150,3 +150,19 @@ def test_direction_of_each_kind_of_claim():
     assert direction("~") == 1 and direction("~", None, math.nan) == 1
     with pytest.raises(ValueError, match="op="):
         direction("=")
+
+
+def test_a_small_budget_never_says_does_not_hold():
+    from focusmim.claims import AllOf, Claim, at_budget, judge
+
+    rows = {"a": {"seed_accuracies": [0.30, 0.31, 0.32], "pretrain_seeds": [0, 1, 2]},
+            "b": {"seed_accuracies": [0.40, 0.41, 0.42], "pretrain_seeds": [0, 1, 2]}}
+    res = judge(Claim("a", ">", "b"), rows)
+    assert res["verdict"] == "does not hold"
+    for tier in ("smoke", "cpu"):
+        said = at_budget(res, tier)
+        assert said["verdict"] == "inconclusive" and "too small" in said["reason"]
+    assert at_budget(res, "imagenette") == res and at_budget(res, "paper")["verdict"] == "does not hold"
+    both = judge(AllOf((Claim("a", ">", "b"), Claim("b", ">", "a"))), rows)
+    said = at_budget(both, "cpu")
+    assert [p["verdict"] for p in said["parts"]] == ["inconclusive", "holds"] and said["verdict"] == "inconclusive"
