@@ -12,7 +12,8 @@ from typing import Any, Iterable, Mapping
 from focusmim import chapters
 from focusmim.experiments import Table, results_dir
 from focusmim.book.notebook import PRESET_RANK, load_tables
-from focusmim.evaluation.claims import describe, paper_difference, seed_values, size_verdict
+from focusmim.evaluation.claims import at_budget, describe, seed_values
+from focusmim.evaluation.sizes import paper_difference, size_verdict
 from focusmim.evaluation.claims import judge as judge_claim
 from focusmim.evaluation.paper import CLAIMS, PAPER_ACCURACY, PAPER_COVERT_ERROR
 
@@ -133,7 +134,7 @@ def _paper_text(paper_diff, column: str) -> str:
 def claims_table(root: str | Path | None = None) -> list[dict]:
     """One row per claim (:func:`all_claims`): judged inside the chapter table of the largest budget
     that holds both of its conditions (:func:`judge_table`), with ``claim``, ``threshold``, ``verdict`` (the
-    sign), ``difference`` (text), ``size`` and ``size_reason`` (:func:`focusmim.evaluation.claims.size_verdict` against
+    sign), ``difference`` (text), ``size`` and ``size_reason`` (:func:`focusmim.evaluation.sizes.size_verdict` against
     :data:`PAPER_VALUES`), ``paper_difference`` (a - b in the paper, ``None`` without a paper number; a tuple
     for a claim of several parts), ``ours`` and ``paper`` (short texts), ``where`` (table, preset, budget),
     ``budget``, ``table``, ``preset``, ``stale``, ``constants`` (conditions without pretraining seeds) and
@@ -149,7 +150,7 @@ def claims_table(root: str | Path | None = None) -> list[dict]:
         pd = paper_difference(claim, PAPER_VALUES.get(claim.column, {}))
         best = None
         for _, name, preset, t in candidates:
-            r = judge_table(cname, t)
+            r = at_budget(judge_table(cname, t), preset)  # a small budget never says "does not hold"
             if r["verdict"] != "not run":
                 best = (r, name, preset, t)
                 break
@@ -208,7 +209,7 @@ def claim_records(root: str | Path | None = None) -> list[dict]:
     * ``claim`` (name), ``threshold`` (the claim in words), ``column`` (``accuracy`` or another per-seed
       column), ``unit`` (``points`` for accuracy: the numbers below are fractions, x100 for points);
     * ``sign_verdict`` (holds / does not hold / inconclusive / not run) and ``sign_reason``;
-    * ``size_verdict`` (:data:`focusmim.evaluation.claims.SIZE_VERDICTS` or ``not run``) and ``size_reason``;
+    * ``size_verdict`` (:data:`focusmim.evaluation.sizes.SIZE_VERDICTS` or ``not run``) and ``size_reason``;
     * ``paper_difference`` (a - b in the paper, ``None`` without a paper number), ``difference`` (our mean
       per-seed a - b), ``low``/``high`` (its 95 % interval, ``None`` with one seed), ``n`` (pretraining seeds);
     * ``paper_text``, ``ours_text``: the same as the page prints them;

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from focusmim.book import report
 from focusmim.chapters import ch01_readouts
-from focusmim.evaluation.claims import Claim, describe, judge
+from focusmim.evaluation.claims import Claim, at_budget, describe, judge
 from focusmim.experiments import Table, load_tables, results_dir
 from focusmim.utils.io import atomic_write_text
 from focusmim.evaluation.paper import PAPER_ACCURACY, PAPER_COVERT_ERROR
@@ -259,7 +259,7 @@ class Facts:
     def judged(self, claim: str, name: str, preset: str | None = None) -> str:
         """``claim`` judged inside the table ``name`` at ``preset`` (verdict and difference, in words)."""
         rows = {r["condition"]: r for r in self.table(name, preset).rows}
-        res = judge(report.all_claims()[claim], rows)
+        res = at_budget(judge(report.all_claims()[claim], rows), preset or self.tier(name))
         return describe(res)
 
     def claims(self) -> list[dict]:
@@ -334,7 +334,8 @@ class Facts:
     def judged_pair(self, name: str, a: str, b: str, preset: str | None = None) -> str:
         """``a`` minus ``b`` paired by pretraining seed, with its 95 % interval, in words."""
         rows = {r["condition"]: r for r in self.table(name, preset).rows}
-        return describe(judge(Claim(a, ">", b), rows)).replace(": the interval straddles the threshold", "")
+        res = at_budget(judge(Claim(a, ">", b), rows), preset or self.tier(name))
+        return describe(res).replace(": the interval straddles the threshold", "")
 
     def best_ratio(self, strategy: str, name: str = "01_masking_strategy-sweep") -> str:
         rows = [r for r in self.table(name).rows if r["condition"].startswith(strategy + ", ratio")]

@@ -4,7 +4,8 @@
   kNN, MLP) as functions of tensors;
 - :mod:`~focusmim.evaluation.probe`: features of a model's encoder, the probe of a stored run (cached);
 - :mod:`~focusmim.evaluation.metrics`: the decorrelation of a code, foreground errors;
-- :mod:`~focusmim.evaluation.claims`: a claim's difference, interval over seeds and verdict in sign and size;
+- :mod:`~focusmim.evaluation.claims`: a claim's difference, interval over seeds and verdict in sign;
+- :mod:`~focusmim.evaluation.sizes`: its size against the paper's;
 - :mod:`~focusmim.evaluation.paper`: the paper's numbers and claims;
 - :mod:`~focusmim.evaluation.prediction`: the budget curve's prediction for longer runs.
 
