@@ -5,28 +5,7 @@ import pytest
 
 from focusmim.book import report
 from focusmim.cli import main
-from focusmim.experiments import Table, results_dir
-
-META = {"dataset": "stl10", "image_size": 96, "epochs": 500, "seeds": [0], "device_name": "NVIDIA H100"}
-
-
-@pytest.fixture(autouse=True)
-def _own_results(tmp_path, monkeypatch):
-    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))  # every test starts empty
-
-
-def _store(preset, name, rows, meta=None):
-    Table(name, rows, dict(meta or META)).save(f"{preset}/{name}", root=results_dir())  # as published
-
-
-def _row(cond, acc, std=0.01, **kw):
-    return {"condition": cond, "accuracy_mean": acc, "accuracy_std": std, "epochs": 500, "pretrain_seeds": [0],
-            "wall_time_s": 7200.0, **kw}
-
-
-def _seeds(cond, accs, **kw):
-    mean = sum(accs) / len(accs)
-    return _row(cond, mean, pretrain_seeds=list(range(len(accs))), seed_accuracies=list(accs), **kw)
+from tests.book.reporttools import META, _own_results, _row, _seeds, _store  # noqa: F401
 
 
 def test_summary_has_ours_paper_budget_and_claims(tmp_path):

@@ -1,16 +1,9 @@
 """Tests of focusmim.book.report_rows: the budget behind a row, and rows on runs of an earlier rule."""
 from __future__ import annotations
 
-import pytest
 
 from focusmim.book import report
-
-META = {"dataset": "stl10", "image_size": 96, "epochs": 500, "seeds": [0], "device_name": "NVIDIA H100"}
-
-
-@pytest.fixture(autouse=True)
-def _own_results(tmp_path, monkeypatch):
-    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))  # every test starts empty
+from tests.book.reporttools import META, _own_results, _row, _seeds, _store  # noqa: F401
 
 
 def test_budget_names_batch_and_bf16_in_order():

@@ -3,8 +3,7 @@ import math
 
 import pytest
 
-from focusmim.evaluation.prediction import (compare_measured, crossing, difference_fits, fit_log, predict, seed_fits,
-                                 value_at)
+from focusmim.evaluation.prediction import (compare_measured, crossing, difference_fits, fit_log, predict, seed_fits)
 
 
 def test_the_fit_is_least_squares_in_log_epochs():

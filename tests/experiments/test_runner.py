@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 
@@ -35,16 +34,6 @@ def test_compare_tabulates_conditions_with_provenance(tiny_cfg, tmp_path, monkey
     again = compare(tiny_cfg, {"patches": dict(masker="random_patches")}, seeds=(0,), probe_seeds=(0,),
                     raw_pixels=True, store=RunStore(tmp_path), progress=False)
     assert again.row("raw pixels")["accuracy_mean"] == table.row("raw pixels")["accuracy_mean"]
-
-
-def _own_tables(monkeypatch, tmp_path):
-    """Empty saved and published tables (conftest's folders are shared by the whole session)."""
-    monkeypatch.setenv("FOCUSMIM_TABLES", str(tmp_path / "tables"))
-    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))
-
-
-def _tree(root: Path) -> dict:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
 def test_notebook_setup_defaults_overrides_and_errors(capsys):

@@ -9,17 +9,7 @@ import focusmim
 from focusmim.experiments import Table, publish, results_dir, tables_dir
 from focusmim.experiments import load_tables
 from focusmim.book.notebook import setup
-
-
-
-def _own_tables(monkeypatch, tmp_path):
-    """Empty saved and published tables (conftest's folders are shared by the whole session)."""
-    monkeypatch.setenv("FOCUSMIM_TABLES", str(tmp_path / "tables"))
-    monkeypatch.setenv("FOCUSMIM_RESULTS", str(tmp_path / "results"))
-
-
-def _tree(root: Path) -> dict:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+from tests.experiments.tabletools import _own_tables, _tree
 
 
 def test_table_roundtrip(tmp_path):

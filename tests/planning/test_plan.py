@@ -15,19 +15,6 @@ from focusmim.store.runs import RunStore
 from focusmim.training.train import pretrain
 
 
-@pytest.fixture
-def fast_timing(monkeypatch):
-    """A fixed step time, so plans are instant and their estimates exact."""
-    calls = []
-
-    def fake(cfg, batch, cache=True, threads=None):
-        calls.append((cfg.masker, batch))
-        return 0.5
-
-    monkeypatch.setattr(plan, "step_seconds", fake)
-    return calls
-
-
 @pytest.mark.parametrize("name", chapters.REGISTRY.names())
 def test_every_chapter_plans_its_runs_without_training(name):
     nb = setup(name, preset="smoke", plan=False)
@@ -126,12 +113,6 @@ def test_cli_run_trains_own_images(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- issue 29: plans that tell the truth
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    """A timing cache of this test's own (the session's is shared by every test)."""
-    monkeypatch.setenv("FOCUSMIM_CACHE", str(tmp_path / "cache"))
-
-
 def test_durations_read_in_days_not_thousands_of_hours(tiny_cfg, fast_timing):
     assert plan.duration(4687.7 * plan.HOUR) == "195 days"
     assert [plan.duration(s) for s in (42, 1500, 5 * 3600)] == ["42 s", "25 min", "5.0 h"]

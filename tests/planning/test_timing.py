@@ -11,25 +11,6 @@ from focusmim.config import make_config
 from focusmim.store.runs import RunStore
 
 
-@pytest.fixture
-def fast_timing(monkeypatch):
-    """A fixed step time, so plans are instant and their estimates exact."""
-    calls = []
-
-    def fake(cfg, batch, cache=True, threads=None):
-        calls.append((cfg.masker, batch))
-        return 0.5
-
-    monkeypatch.setattr(plan, "step_seconds", fake)
-    return calls
-
-
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    """A timing cache of this test's own (the session's is shared by every test)."""
-    monkeypatch.setenv("FOCUSMIM_CACHE", str(tmp_path / "cache"))
-
-
 def test_step_seconds_measures_once_per_shape(tiny_cfg, monkeypatch):
     t = timing.step_seconds(tiny_cfg, 8)
     assert t > 0

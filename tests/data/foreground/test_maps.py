@@ -6,8 +6,6 @@ saying how to provide them (a failure under ``FOCUSMIM_REQUIRE_SHARED=1``, as in
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ import torch
 
 from focusmim.data import foreground as S
 
-from tests.conftest import need_external
-from tests.data.foreground.fgtools import SHARED_MODELS, CountingPredict, random_images
+from tests.data.foreground.fgtools import CountingPredict, random_images
 
 
 def test_foreground_maps_without_cache_batches_everything():
@@ -52,23 +49,6 @@ def test_foreground_maps_rejects_bad_images_and_predictions():
 
 
 # ------------------------------------------------- the real u2netp (shared)
-@pytest.fixture(scope="module")
-def u2netp():
-    home = [Path(os.environ["U2NET_HOME"])] if os.environ.get("U2NET_HOME") else []
-    found = next((h for h in home + [SHARED_MODELS] if (h / "u2netp.onnx").is_file()), None)
-    need_external(found, "rembg's u2netp.onnx weights",
-                  f"set U2NET_HOME to its folder (md5 {S.WEIGHTS_MD5}), or put it in ../shared/models")
-    old = os.environ.get("U2NET_HOME")
-    os.environ["U2NET_HOME"] = str(found)
-    try:
-        yield S.session()
-    finally:
-        if old is None:
-            os.environ.pop("U2NET_HOME", None)
-        else:
-            os.environ["U2NET_HOME"] = old
-
-
 def _photos(size=96):
     from skimage import data as skdata
 
