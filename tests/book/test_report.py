@@ -5,7 +5,7 @@ import pytest
 
 from focusmim.book import report
 from focusmim.cli import main
-from tests.book.reporttools import META, _own_results, _row, _seeds, _store  # noqa: F401
+from tests.book.reporttools import META, _curves, _own_results, _row, _seeds, _store  # noqa: F401
 
 
 def test_summary_has_ours_paper_budget_and_claims(tmp_path):
@@ -68,24 +68,3 @@ def test_cli_summary(tmp_path, capsys):
     _store("cpu", "01_masking_strategy", [_row("random patches", 0.5)])
     assert main(["summary", "--out", str(tmp_path / "s.md")]) == 0
     assert "50.0\u00a0±" in (tmp_path / "s.md").read_text()
-
-
-def _curves(extra_epoch=None, seeds=(0, 1, 2)):
-    """A chapter-1 curves table: accuracy = base + slope * ln(epoch) + a seed's offset, at 10, 25 and 50 epochs
-    (50: the lowest-loss checkpoint), plus a longer run's row at ``extra_epoch`` when given."""
-    import math
-
-    lines = {"random patches": (0.10, 0.09), "masked periphery": (0.05, 0.08), "foveal filter": (0.20, 0.05)}
-    rows = []
-    for cond, (base, slope) in lines.items():
-        for e in (10, 25, 50) + ((extra_epoch,) if extra_epoch else ()):
-            accs = [base + slope * math.log(e) + 0.003 * (s - 1) for s in seeds]
-            rows.append({"condition": cond, "epoch": e, "checkpoint": "best" if e == 50 else str(e),
-                         "accuracy_mean": sum(accs) / len(accs), "accuracy_std": 0.003, "seed_accuracies": accs,
-                         "pretrain_seeds": list(seeds), "device": "NVIDIA H200"})
-    for e in (10, 25, 50):
-        rows.append({"condition": "raw pixels", "epoch": e, "checkpoint": "none", "accuracy_mean": 0.3,
-                     "accuracy_std": 0.01, "pretrain_seeds": []})
-    return rows
-
-
