@@ -14,7 +14,6 @@ from torch import nn
 from focusmim.data.foreground import cache, maps
 from focusmim.data.foreground import u2netp as U
 from tests.conftest import need_external
-from tests.data.foreground.test_maps import u2netp  # noqa: F401  (the module-scoped rembg session fixture)
 
 
 def _write_onnx(net: nn.Module, path, constants: bool = False, order=None) -> None:
