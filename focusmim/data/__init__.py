@@ -40,7 +40,8 @@ def register_foreground(name: str, attach) -> None:
     ``attach(imageset_without_maps, cfg, split)``.
 
     Example:
-        >>> from focusmim import data, foreground
+        >>> from focusmim import data
+        >>> from focusmim.data import foreground
         >>> "rembg" in data.FOREGROUND_SOURCES
         True
     """

@@ -6,7 +6,7 @@ markers, accuracy-versus-x lines, grouped bars, image grids, provenance captions
 decorrelation, sparsity, augmentation).
 
 Example:
-    >>> from focusmim import plots
+    >>> from focusmim.book import plots
     >>> fig = plots.common.bar_chart(["a"], [0.5])
     >>> type(fig).__name__
     'Figure'

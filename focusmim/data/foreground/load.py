@@ -71,7 +71,8 @@ def attach_foreground(
 
     Example:
         >>> from focusmim.config import make_config
-        >>> from focusmim import data, foreground
+        >>> from focusmim import data
+        >>> from focusmim.data import foreground
         >>> cfg = make_config("smoke", foreground="rembg")              # doctest: +SKIP
         >>> ds = foreground.attach_foreground(data.load("synthetic", "unlabeled", n=64), cfg)  # doctest: +SKIP
     """
